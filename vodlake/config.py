@@ -1,0 +1,324 @@
+"""Typed configuration: conf/base.yaml, then conf/<env>.yaml, then VODLAKE__* environment variables.
+
+Loaded once per process (`load()` caches). An unknown key or a wrong type is a ConfigError that
+names the key. Secrets never live in the files: they are read from environment variables only
+(see `Secrets`). Nothing here imports from vodlake.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "VODLAKE__"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who wrote the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConf(_Section):
+    master: str = "local[*]"
+    app_name: str = "vodlake"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(4, ge=1)
+    # Extra spark.* settings, passed through as they are.
+    extra: dict[str, str] = Field(default_factory=dict)
+    # Resolve connector jars with Ivy from Maven Central (spark.jars.packages). Turn off where
+    # the cluster already provides them (e.g. Databricks libraries).
+    packages: bool = True
+
+
+class PathsConf(_Section):
+    """Where data lives. Every path is a Hadoop FileSystem URI (file://, s3a://, abfss://...)."""
+
+    home: str = "/var/tmp/vodlake"
+    lake: str = "{home}/lake"
+    checkpoints: str = "{home}/checkpoints"
+    origin: str = "{home}/origin"
+    uploads: str = "{home}/origin/uploads"
+    reports: str = "{home}/reports"
+
+
+class KafkaTopics(_Section):
+    uploads: str = "uploads"
+    playback: str = "playback"
+    demo: str = "demo-events"
+
+
+class KafkaConf(_Section):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topics: KafkaTopics = KafkaTopics()
+    partitions: int = Field(4, ge=1)
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int | None = None
+
+
+class ElasticsearchConf(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9200, ge=1, le=65535)
+    scheme: Literal["http", "https"] = "http"
+    index_prefix: str = "vodlake"
+    # es-hadoop needs `es.nodes.wan.only` when it must not discover data-node addresses
+    # (cloud, containers, loopback); harmless on a local node.
+    wan_only: bool = True
+    request_timeout_s: float = Field(30.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+class KafkaServiceConf(_Section):
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    heap: str = "512m"
+
+
+class ElasticsearchServiceConf(_Section):
+    heap: str = "512m"
+    # Elasticsearch refuses to run as root: when vodlake runs as root it runs the node as this user.
+    user: str = "vodlake-es"
+    java_home: str | None = None
+
+
+class ServicesConf(_Section):
+    """The local Kafka broker and Elasticsearch node that `vodlake services up` runs."""
+
+    state_dir: str = "{home}/services"
+    cache_dir: str = "{home}/cache"
+    # Jobs start the local services when they are not running; turn off on a real cluster.
+    autostart: bool = True
+    start_timeout_s: float = Field(180.0, gt=0)
+    kafka: KafkaServiceConf = KafkaServiceConf()
+    elasticsearch: ElasticsearchServiceConf = ElasticsearchServiceConf()
+
+
+class StreamingConf(_Section):
+    # "availableNow" processes what is there and stops; "processingTime" runs every interval.
+    trigger: Literal["availableNow", "processingTime"] = "processingTime"
+    interval: str = "1 second"
+
+
+class Rung(_Section):
+    name: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    bitrate_kbps: int = Field(gt=0)
+
+
+class LimitsConf(_Section):
+    max_width: int = 3840
+    max_height: int = 2160
+    max_duration_s: float = 4 * 3600.0
+    max_bytes: int = 20 * 1024**3
+
+
+class TranscodeConf(_Section):
+    segment_seconds: float = Field(4.0, gt=0)
+    codec: Literal["h264", "av1"] = "h264"
+    crf: int = Field(23, ge=0, le=63)
+    preset: str = "veryfast"
+    # maxrate = bitrate * maxrate_factor, bufsize = bitrate * bufsize_factor (capped CRF)
+    maxrate_factor: float = Field(1.1, gt=0)
+    bufsize_factor: float = Field(2.0, gt=0)
+    audio_bitrate_kbps: int = 128
+    threads_per_unit: int = Field(1, ge=0)
+    max_attempts: int = Field(3, ge=1)
+    ladder: tuple[Rung, ...] = ()
+    limits: LimitsConf = LimitsConf()
+
+
+class EdgeConf(_Section):
+    id: str
+    region: str
+    isp: str
+    capacity_bytes: int = Field(gt=0)
+    fill_window_hours: float = Field(12.0, gt=0)
+    fill_rate_gbps: float = Field(1.2, gt=0)
+
+    @property
+    def fill_budget_bytes(self) -> int:
+        return int(self.fill_rate_gbps * 1e9 / 8 * self.fill_window_hours * 3600)
+
+
+class PopulationConf(_Section):
+    region: str
+    isp: str
+    clients: int = Field(gt=0)
+    weight: float = Field(1.0, gt=0)
+
+
+class TopologyConf(_Section):
+    regions: tuple[str, ...] = ()
+    isps: tuple[str, ...] = ()
+    edges: tuple[EdgeConf, ...] = ()
+    populations: tuple[PopulationConf, ...] = ()
+
+
+class PlaybackConf(_Section):
+    max_payload_bytes: int = 4096
+    future_skew_s: int = 300
+    watermark: str = "1 hour"
+
+
+class PlacementConf(_Section):
+    trend_half_life_days: float = Field(2.0, gt=0)
+    early_chunk_weight: float = Field(1.5, ge=1.0)
+    early_chunks: int = Field(8, ge=0)
+    min_swap_gain: float = Field(0.05, ge=0)
+
+
+class DemoConf(_Section):
+    events: int = Field(10_000, ge=1)
+
+
+class Config(_Section):
+    env: str = "local"
+    spark: SparkConf = SparkConf()
+    paths: PathsConf = PathsConf()
+    kafka: KafkaConf = KafkaConf()
+    elasticsearch: ElasticsearchConf = ElasticsearchConf()
+    services: ServicesConf = ServicesConf()
+    streaming: StreamingConf = StreamingConf()
+    transcode: TranscodeConf = TranscodeConf()
+    topology: TopologyConf = TopologyConf()
+    playback: PlaybackConf = PlaybackConf()
+    placement: PlacementConf = PlacementConf()
+    demo: DemoConf = DemoConf()
+
+    def resolved(self) -> Config:
+        """Fill `{home}` in paths and service dirs."""
+        home = os.path.expanduser(self.paths.home)
+        paths = self.paths.model_copy(
+            update={k: v.replace("{home}", home) for k, v in self.paths.model_dump().items()}
+        )
+        services = self.services.model_copy(
+            update={
+                "state_dir": self.services.state_dir.replace("{home}", home),
+                "cache_dir": self.services.cache_dir.replace("{home}", home),
+            }
+        )
+        return self.model_copy(update={"paths": paths, "services": services})
+
+
+class Secrets(BaseModel):
+    """Secrets come from the environment only, never from conf files."""
+
+    es_username: str | None = None
+    es_password: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Secrets:
+        return cls(
+            es_username=os.environ.get("VODLAKE_ES_USERNAME"),
+            es_password=os.environ.get("VODLAKE_ES_PASSWORD"),
+        )
+
+
+def conf_dir() -> Path:
+    """The folder holding base.yaml: $VODLAKE_CONF_DIR, else the checkout's conf/."""
+    explicit = os.environ.get("VODLAKE_CONF_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(__file__).resolve().parent.parent / "conf"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def env_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """VODLAKE__SPARK__MASTER=spark://h:7077 becomes {"spark": {"master": "spark://h:7077"}}."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if not keys:
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown key '{key}'")
+        else:
+            lines.append(f"key '{key}': {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def build(data: dict[str, Any]) -> Config:
+    """Validate a merged mapping into a Config, naming the offending key on error."""
+    try:
+        return Config.model_validate(data).resolved()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from None
+
+
+def load_config(
+    env: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    directory: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """base.yaml <- <env>.yaml <- VODLAKE__* variables <- explicit overrides."""
+    environ = dict(os.environ if environ is None else environ)
+    env = env or environ.get("VODLAKE_ENV", "local")
+    folder = directory or conf_dir()
+    base = folder / "base.yaml"
+    if not base.exists():
+        raise ConfigError(f"{base} not found: set VODLAKE_CONF_DIR to the folder with base.yaml")
+    data = _read_yaml(base)
+    env_file = folder / f"{env}.yaml"
+    if env_file.exists():
+        data = _deep_merge(data, _read_yaml(env_file))
+    elif env != "base":
+        raise ConfigError(f"no conf file for environment '{env}' ({env_file})")
+    data = _deep_merge(data, env_overrides(environ))
+    data = _deep_merge(data, overrides or {})
+    data["env"] = env
+    return build(data)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(env: str | None) -> Config:
+    return load_config(env)
+
+
+def load(env: str | None = None) -> Config:
+    """The process-wide config for `env` (default $VODLAKE_ENV or local), loaded once."""
+    return _cached(env or os.environ.get("VODLAKE_ENV", "local"))

@@ -1,0 +1,191 @@
+"""Every event and table schema, as a StructType: the one place that defines them.
+
+Events on Kafka are JSON with these fields; tables are Delta with these columns. Nothing here
+imports from vodlake.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+
+def _s(*fields: tuple[str, object, bool]) -> StructType:
+    return StructType([StructField(name, dtype, nullable) for name, dtype, nullable in fields])  # type: ignore[arg-type]
+
+
+# --- the foundation demo ------------------------------------------------------------------
+DEMO_EVENT = _s(
+    ("event_id", StringType(), False),
+    ("video_id", StringType(), False),
+    ("title", StringType(), True),
+    ("seq", LongType(), False),
+    ("event_time", TimestampType(), False),
+)
+DEMO_TABLE = _s(
+    *((f.name, f.dataType, f.nullable) for f in DEMO_EVENT.fields),
+    ("kafka_partition", IntegerType(), False),
+    ("kafka_offset", LongType(), False),
+    ("ingested_at", TimestampType(), False),
+)
+
+# --- uploads and the catalog --------------------------------------------------------------
+UPLOAD_EVENT_TYPES = ("uploaded", "metadata_updated", "deleted")
+UPLOAD_EVENT = _s(
+    ("event_id", StringType(), False),
+    ("video_id", StringType(), False),
+    ("seq", LongType(), False),
+    ("type", StringType(), False),
+    ("source_uri", StringType(), True),
+    ("title", StringType(), True),
+    ("description", StringType(), True),
+    ("tags", ArrayType(StringType()), True),
+    ("genres", ArrayType(StringType()), True),
+    ("language", StringType(), True),
+    ("event_time", TimestampType(), False),
+)
+
+VIDEO_STATUSES = ("uploaded", "transcoding", "ready", "failed", "deleted")
+VIDEOS = _s(
+    ("video_id", StringType(), False),
+    ("seq", LongType(), False),
+    ("status", StringType(), False),
+    ("reason", StringType(), True),
+    ("title", StringType(), True),
+    ("description", StringType(), True),
+    ("tags", ArrayType(StringType()), True),
+    ("genres", ArrayType(StringType()), True),
+    ("language", StringType(), True),
+    ("source_uri", StringType(), True),
+    ("source_sha256", StringType(), True),
+    ("duration_s", DoubleType(), True),
+    ("width", IntegerType(), True),
+    ("height", IntegerType(), True),
+    ("fps", DoubleType(), True),
+    ("video_codec", StringType(), True),
+    ("has_audio", BooleanType(), True),
+    ("size_bytes", LongType(), True),
+    ("renditions", ArrayType(StringType()), True),
+    ("hls_uri", StringType(), True),
+    ("dash_uri", StringType(), True),
+    ("created_at", TimestampType(), True),
+    ("updated_at", TimestampType(), False),
+)
+RENDITIONS = _s(
+    ("video_id", StringType(), False),
+    ("rendition", StringType(), False),
+    ("codec", StringType(), False),
+    ("width", IntegerType(), False),
+    ("height", IntegerType(), False),
+    ("bitrate_kbps", IntegerType(), False),
+    ("bytes", LongType(), True),
+    ("playlist_uri", StringType(), False),
+    ("updated_at", TimestampType(), False),
+)
+SEGMENTS = _s(
+    ("video_id", StringType(), False),
+    ("rendition", StringType(), False),
+    ("chunk_idx", IntegerType(), False),
+    ("start_s", DoubleType(), False),
+    ("duration_s", DoubleType(), False),
+    ("bytes", LongType(), False),
+    ("sha256", StringType(), False),
+    ("uri", StringType(), False),
+)
+
+# --- playback telemetry ---------------------------------------------------------------------
+PLAYBACK_EVENT_TYPES = ("start", "chunk", "stop", "error")
+PLAYBACK_EVENT = _s(
+    ("event_id", StringType(), False),
+    ("session_id", StringType(), False),
+    ("user_id", StringType(), False),
+    ("device", StringType(), True),
+    ("client_ip", StringType(), True),
+    ("region", StringType(), False),
+    ("isp", StringType(), False),
+    ("video_id", StringType(), False),
+    ("rendition", StringType(), True),
+    ("chunk_idx", IntegerType(), True),
+    ("bytes", LongType(), True),
+    ("edge_id", StringType(), True),
+    ("cache_status", StringType(), True),
+    ("startup_ms", IntegerType(), True),
+    ("rebuffer_ms", IntegerType(), True),
+    ("event_type", StringType(), False),
+    ("event_time", TimestampType(), False),
+)
+BRONZE_PLAYBACK = _s(
+    ("key", StringType(), True),
+    ("value", BinaryType(), True),
+    ("topic", StringType(), False),
+    ("partition", IntegerType(), False),
+    ("offset", LongType(), False),
+    ("kafka_timestamp", TimestampType(), True),
+    ("ingested_at", TimestampType(), False),
+    ("batch_id", LongType(), False),
+)
+SILVER_PLAYBACK = _s(
+    *((f.name, f.dataType, f.nullable) for f in PLAYBACK_EVENT.fields),
+    ("event_date", DateType(), False),
+    ("kafka_partition", IntegerType(), True),
+    ("kafka_offset", LongType(), True),
+)
+QUARANTINE = _s(
+    ("source", StringType(), False),
+    ("reason", StringType(), False),
+    ("raw_value", StringType(), True),
+    ("kafka_partition", IntegerType(), True),
+    ("kafka_offset", LongType(), True),
+    ("quarantined_at", TimestampType(), False),
+)
+
+# --- analytics ------------------------------------------------------------------------------
+GOLD_POPULARITY = _s(
+    ("date", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("region", StringType(), True),
+    ("isp", StringType(), True),
+    ("video_id", StringType(), False),
+    ("rendition", StringType(), False),
+    ("chunk_idx", IntegerType(), False),
+    ("requests", LongType(), False),
+    ("bytes", LongType(), False),
+    ("sessions", LongType(), False),
+    ("file_bytes", LongType(), False),
+    ("popularity", DoubleType(), False),
+    ("trend", DoubleType(), False),
+    ("forecast", DoubleType(), False),
+)
+PLACEMENT = _s(
+    ("date", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("object_id", StringType(), False),
+    ("video_id", StringType(), False),
+    ("rendition", StringType(), False),
+    ("chunk_idx", IntegerType(), False),
+    ("bytes", LongType(), False),
+    ("score", DoubleType(), False),
+    ("action", StringType(), False),
+    ("reason", StringType(), False),
+)
+
+# --- search ---------------------------------------------------------------------------------
+SYNC_STATE = _s(
+    ("sync_name", StringType(), False),
+    ("table_version", LongType(), False),
+    ("index", StringType(), False),
+    ("documents", LongType(), False),
+    ("deleted", LongType(), False),
+    ("synced_at", TimestampType(), False),
+)

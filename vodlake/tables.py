@@ -1,0 +1,85 @@
+"""Table names and paths: the one place that says where each Delta table and checkpoint lives.
+
+Tables are path-based Delta tables under `paths.lake`, so the same code runs on a laptop
+(`file://`) and on a cluster (`s3a://`), with or without a metastore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from vodlake import schemas
+from vodlake.config import Config
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    schema: StructType
+    partition_by: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+_CDF = {"delta.enableChangeDataFeed": "true"}
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        TableSpec("demo_events", schemas.DEMO_TABLE),
+        TableSpec("videos", schemas.VIDEOS, properties=_CDF),
+        TableSpec("renditions", schemas.RENDITIONS),
+        TableSpec("segments", schemas.SEGMENTS),
+        TableSpec("bronze_playback", schemas.BRONZE_PLAYBACK),
+        TableSpec("silver_playback", schemas.SILVER_PLAYBACK, partition_by=("event_date",)),
+        TableSpec("quarantine_playback", schemas.QUARANTINE),
+        TableSpec("gold_popularity", schemas.GOLD_POPULARITY, partition_by=("date",)),
+        TableSpec("placement", schemas.PLACEMENT, partition_by=("date",)),
+        TableSpec("sync_state", schemas.SYNC_STATE),
+    )
+}
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+class Tables:
+    """Paths of tables and checkpoints for one configuration."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.lake = cfg.paths.lake
+        self.checkpoints = cfg.paths.checkpoints
+
+    def path(self, name: str) -> str:
+        if name not in TABLES:
+            raise KeyError(f"unknown table '{name}' (known: {', '.join(sorted(TABLES))})")
+        return _join(self.lake, name)
+
+    def checkpoint(self, query: str) -> str:
+        """A unique checkpoint folder per streaming query."""
+        return _join(self.checkpoints, query)
+
+    def read(self, spark: SparkSession, name: str) -> DataFrame:
+        return spark.read.format("delta").load(self.path(name))
+
+    def exists(self, spark: SparkSession, name: str) -> bool:
+        from delta.tables import DeltaTable
+
+        return DeltaTable.isDeltaTable(spark, self.path(name))
+
+    def ensure(self, spark: SparkSession, name: str) -> str:
+        """Create the table with its declared schema if it does not exist; return its path."""
+        from delta.tables import DeltaTable
+
+        spec = TABLES[name]
+        path = self.path(name)
+        builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(spec.schema)
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        for key, value in spec.properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        return path
