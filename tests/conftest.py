@@ -1,0 +1,71 @@
+"""Shared fixtures: one small-data SparkSession, the real local services, per-test names.
+
+Integration tests talk to the real Kafka broker, Elasticsearch node, Delta tables and ffmpeg.
+The services are started when they are not running and stopped again at the end if this test
+session started them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("VODLAKE_ENV", "test")
+
+
+@pytest.fixture(scope="session")
+def base_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("vodlake-home")
+
+
+@pytest.fixture(scope="session")
+def cfg(base_home: Path):
+    """The `test` config with data under a session temp dir."""
+    from vodlake.config import load_config
+
+    return load_config("test", overrides={"paths": {"home": str(base_home)}})
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path):
+    """A `test` config whose tables, checkpoints and origin live under this test's tmp_path."""
+    from vodlake.config import load_config
+
+    def _make(**overrides):
+        merged = {"paths": {"home": str(tmp_path / "home")}}
+        for key, value in overrides.items():
+            merged[key] = value
+        return load_config("test", overrides=merged)
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def live_services(cfg) -> Iterator[list[str]]:
+    """Kafka and Elasticsearch, real, on 127.0.0.1."""
+    from vodlake import services
+
+    started = services.require(cfg, services.SERVICE_NAMES, start=True)
+    yield started
+    if started and not os.environ.get("VODLAKE_KEEP_SERVICES"):
+        services.down(cfg, started)
+
+
+@pytest.fixture(scope="session")
+def spark(cfg):
+    """One SparkSession for the whole run, tuned for small data (conf/test.yaml)."""
+    from vodlake.session import get_spark
+
+    session = get_spark(cfg, app_name="vodlake-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for this test's topics, indices and tables."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,48 @@
+"""`vodlake services up|down|status|fetch`: the local Kafka broker and Elasticsearch node."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vodlake import services
+from vodlake.config import load
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["up", "down", "status", "fetch"])
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[[], *services.SERVICE_NAMES],
+        help="kafka and/or elasticsearch (default both)",
+    )
+    parser.add_argument("--json", action="store_true", help="status as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load(args.env)
+    names = tuple(args.names) or services.SERVICE_NAMES
+    if args.action == "fetch":
+        fetched = services.fetch(cfg, names)
+        print(f"fetched: {', '.join(fetched) or 'nothing new'} (cache {cfg.services.cache_dir})")
+        return 0
+    if args.action == "up":
+        print(f"starting {', '.join(names)} (state in {cfg.services.state_dir}) ...", flush=True)
+        started = services.up(cfg, names)
+        print(f"started: {', '.join(started) or 'none (already running)'}")
+    elif args.action == "down":
+        stopped = services.down(cfg, names)
+        print(f"stopped: {', '.join(stopped) or 'none (not running)'}")
+    statuses = services.status(cfg, names)
+    if args.json:
+        print(json.dumps([s.__dict__ for s in statuses]))
+    else:
+        for s in statuses:
+            pid = f"pid {s.pid}" if s.pid else ""
+            print(f"{s.name:<14} {s.address:<24} {s.detail:<34} {pid}")
+    if args.action == "status":
+        return 0 if all(s.healthy for s in statuses) else 1
+    if args.action == "up":
+        return 0 if all(s.healthy for s in statuses) else 1
+    return 0
