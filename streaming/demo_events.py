@@ -6,14 +6,14 @@ import sys
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
-from vodlake.streaming.common import kafka_source, with_trigger, write_delta_idempotent
-from vodlake.transforms.demo import demo_events
 
 from vodlake.config import Config
 from vodlake.errors import run_entrypoint
 from vodlake.runtime import config_from, job_parser, spark_from
 from vodlake.search import es_options, index_name
+from vodlake.streaming.common import kafka_source, with_trigger, write_delta_idempotent
 from vodlake.tables import Tables
+from vodlake.transforms.demo import demo_events
 
 QUERY = "demo_events"
 

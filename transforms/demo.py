@@ -30,3 +30,17 @@ def demo_events(kafka_df: DataFrame, ingested_at: Column | None = None) -> DataF
         "kafka_offset",
         (ingested_at if ingested_at is not None else F.current_timestamp()).alias("ingested_at"),
     )
+
+
+def events_per_video(events: DataFrame) -> DataFrame:
+    """Events, Kafka partitions and the seq range per video (a video sticks to one partition)."""
+    return (
+        events.groupBy("video_id")
+        .agg(
+            F.count("*").alias("events"),
+            F.countDistinct("kafka_partition").alias("partitions"),
+            F.min("seq").alias("first_seq"),
+            F.max("seq").alias("last_seq"),
+        )
+        .orderBy("video_id")
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from vodlake.jobs.demo import demo_records
 
 from vodlake import kafka_io
+from vodlake.jobs.demo import demo_records
 from vodlake.search import client as es_client
 
 pytestmark = pytest.mark.integration
@@ -18,9 +18,8 @@ def hops(live_services, spark, tmp_path_factory):
     """Run the foundation flow once on its own topic, table, checkpoint and index."""
     import uuid
 
-    from vodlake.streaming import demo_events
-
     from vodlake.config import load_config
+    from vodlake.streaming import demo_events
 
     home = tmp_path_factory.mktemp("foundation")
     cfg = load_config("test", overrides={"paths": {"home": str(home)}})
