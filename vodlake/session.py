@@ -7,6 +7,7 @@ not already set); `--master` on our own command lines wins over conf.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -34,10 +35,42 @@ def spark_conf(cfg: Config, app_name: str | None = None) -> dict[str, str]:
         "spark.jars.ivy": str(Path(cfg.services.cache_dir) / "ivy"),
     }
     if cfg.spark.packages:
-        conf["spark.jars.packages"] = versions.spark_packages_arg()
-        conf["spark.jars.excludes"] = versions.spark_excludes_arg()
+        resolved = _resolved_jars(cfg)
+        if resolved:
+            # resolved once before: skip Ivy (faster start, no resolution noise, works offline)
+            conf["spark.jars"] = ",".join(resolved)
+        else:
+            conf["spark.jars.packages"] = versions.spark_packages_arg()
+            conf["spark.jars.excludes"] = versions.spark_excludes_arg()
     conf.update(cfg.spark.extra)
     return conf
+
+
+def _jar_list_file(cfg: Config) -> Path:
+    key = hashlib.sha256(
+        (versions.spark_packages_arg() + "|" + versions.spark_excludes_arg()).encode()
+    ).hexdigest()[:16]
+    return Path(cfg.services.cache_dir) / "spark-jars" / f"{key}.txt"
+
+
+def _resolved_jars(cfg: Config) -> list[str]:
+    """The jar paths Ivy resolved for exactly this package set, if all are still there."""
+    listing = _jar_list_file(cfg)
+    if not listing.exists():
+        return []
+    jars = [line for line in listing.read_text().splitlines() if line]
+    return jars if jars and all(Path(j).exists() for j in jars) else []
+
+
+def _remember_jars(cfg: Config, spark: SparkSession) -> None:
+    jars = spark.sparkContext.getConf().get("spark.jars", "")
+    paths = [j.removeprefix("file://") for j in jars.split(",") if j]
+    if paths and all(Path(p).exists() for p in paths):
+        listing = _jar_list_file(cfg)
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        tmp = listing.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(paths) + "\n")
+        tmp.replace(listing)
 
 
 def get_spark(cfg: Config, app_name: str | None = None, master: str | None = None) -> SparkSession:
@@ -56,6 +89,8 @@ def get_spark(cfg: Config, app_name: str | None = None, master: str | None = Non
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if "spark.jars.packages" in spark_conf(cfg, app_name) and "spark.jars" not in given:
+        _remember_jars(cfg, spark)
     return spark
 
 

@@ -35,6 +35,9 @@ SPARK_PACKAGE_EXCLUDES: tuple[str, ...] = (
     "org.scala-lang:scala-library",
     "org.scala-lang:scala-reflect",
     "org.slf4j:slf4j-api",
+    # Spark ships the same Hadoop client jars; the Kafka connector would add a second copy.
+    "org.apache.hadoop:hadoop-client-runtime",
+    "org.apache.hadoop:hadoop-client-api",
     "commons-logging:commons-logging",
     "javax.xml.bind:jaxb-api",
     "org.elasticsearch:elasticsearch-hadoop-mr",
