@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,21 +34,21 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def test_a_second_broker_starts_formats_and_stops_cleanly(live_services, tmp_path) -> None:
+def test_a_second_broker_starts_formats_and_stops_cleanly(live_services, cfg, tmp_path) -> None:
     """A broker of its own (other ports, own state): up formats storage, down leaves nothing."""
     from vodlake.config import load_config
 
-    cfg = load_config(
+    own = load_config(
         "test",
         overrides={
             "services": {
                 "state_dir": str(tmp_path / "state"),
-                "cache_dir": os.environ.get("VODLAKE_CACHE", "/var/tmp/vodlake/cache"),
+                "cache_dir": cfg.services.cache_dir,  # reuse the downloaded jars
                 "kafka": {"port": 19092, "controller_port": 19093, "heap": "256m"},
             }
         },
     )
-    kafka = KafkaService(cfg)
+    kafka = KafkaService(own)
     assert kafka.up() is True
     try:
         assert (tmp_path / "state" / "kafka" / "data" / "meta.properties").exists()
