@@ -110,8 +110,24 @@ def stage_foundation(ctx: DemoContext) -> list[tuple[str, object]]:
     ]
 
 
+def _lazy(module: str) -> Callable[[DemoContext], list[tuple[str, object]]]:
+    """A stage from jobs/_demo_<area>.py, imported only when it runs."""
+
+    def run(ctx: DemoContext) -> list[tuple[str, object]]:
+        import importlib
+
+        return importlib.import_module(f"vodlake.jobs.{module}").stage(ctx)
+
+    return run
+
+
+# The order follows the data: uploads feed the catalog that search indexes and playback uses.
 STAGES: list[tuple[str, Callable[[DemoContext], list[tuple[str, object]]]]] = [
     ("foundation: Kafka -> Delta -> Elasticsearch", stage_foundation),
+    ("upload -> chunked transcode -> HLS/DASH -> catalog", _lazy("_demo_transcode")),
+    ("search: catalog -> Elasticsearch, typo-tolerant search", _lazy("_demo_search")),
+    ("playback telemetry: Kafka -> bronze -> silver", _lazy("_demo_playback")),
+    ("nightly analytics: popularity -> placement -> evaluation", _lazy("_demo_analytics")),
 ]
 
 
@@ -126,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-services", action="store_true", help="leave services it started running"
     )
     parser.add_argument("--events", type=int, default=None, help="events for the foundation stage")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        metavar="N",
+        type=int,
+        help="run only stage N (1-based, repeatable); later stages need earlier ones' data",
+    )
     args = parser.parse_args(argv)
     overrides = list(args.overrides)
     if args.events:
@@ -144,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spark = spark_from(args, cfg, "vodlake-demo")
         ctx = DemoContext(cfg=cfg, spark=spark, args=args, log=log)
-        for title, stage in STAGES:
+        chosen = [s for i, s in enumerate(STAGES, 1) if not args.only or i in args.only]
+        for title, stage in chosen:
             log(f"== {title}")
             t_stage = time.monotonic()
             rows = stage(ctx)

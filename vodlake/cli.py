@@ -36,6 +36,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "stream": ("vodlake.commands.runner", "run a streaming query from streaming/"),
     "cachesim": ("vodlake.commands.cachesim", "replay a request trace through a cache policy"),
+    "upload": (
+        "vodlake.commands.upload",
+        "check a video, store it and announce it for transcoding",
+    ),
+    "videos": ("vodlake.commands.videos", "list the catalog: status, renditions, HLS/DASH URIs"),
+    "search": ("vodlake.commands.search", "search videos, complete titles, check the index"),
 }
 
 

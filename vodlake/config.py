@@ -46,6 +46,8 @@ class PathsConf(_Section):
     checkpoints: str = "{home}/checkpoints"
     origin: str = "{home}/origin"
     uploads: str = "{home}/origin/uploads"
+    # Scratch space shared by executors (encoded chunks before packaging); not served.
+    work: str = "{home}/work"
     reports: str = "{home}/reports"
 
 
@@ -72,6 +74,8 @@ class ElasticsearchConf(_Section):
     # (cloud, containers, loopback); harmless on a local node.
     wan_only: bool = True
     request_timeout_s: float = Field(30.0, gt=0)
+    # The upload stream syncs the catalog to the index after each batch that changed it.
+    sync_on_upload: bool = True
 
     @property
     def url(self) -> str:
@@ -94,8 +98,10 @@ class ElasticsearchServiceConf(_Section):
 class ServicesConf(_Section):
     """The local Kafka broker and Elasticsearch node that `vodlake services up` runs."""
 
-    state_dir: str = "{home}/services"
-    cache_dir: str = "{home}/cache"
+    # Machine-level, not per data home: moving paths.home must not orphan running services or
+    # re-download the artifacts.
+    state_dir: str = "/var/tmp/vodlake/services"
+    cache_dir: str = "/var/tmp/vodlake/cache"
     # Jobs start the local services when they are not running; turn off on a real cluster.
     autostart: bool = True
     start_timeout_s: float = Field(180.0, gt=0)
@@ -133,7 +139,12 @@ class TranscodeConf(_Section):
     bufsize_factor: float = Field(2.0, gt=0)
     audio_bitrate_kbps: int = 128
     threads_per_unit: int = Field(1, ge=0)
+    # A unit of work is this many whole segments of one video (the last unit may be shorter).
+    segments_per_chunk: int = Field(2, ge=1)
     max_attempts: int = Field(3, ge=1)
+    # Test hook: units ("<video_id>/<unit>", fnmatch patterns) whose first task attempt fails,
+    # to show that Spark retries them. Empty in every real environment.
+    fail_first_attempt: tuple[str, ...] = ()
     ladder: tuple[Rung, ...] = ()
     limits: LimitsConf = LimitsConf()
 
@@ -173,6 +184,11 @@ class PlaybackConf(_Section):
 
 class PlacementConf(_Section):
     trend_half_life_days: float = Field(2.0, gt=0)
+    # Days of silver the trend and forecast look back over (weights beyond it are negligible).
+    trend_lookback_days: int = Field(7, ge=1)
+    # Forecast blend: this share from the edge's own demand for a title, the rest from the
+    # title's demand on all edges scaled to the edge's traffic (small edges are noisy alone).
+    local_weight: float = Field(0.5, ge=0, le=1)
     early_chunk_weight: float = Field(1.5, ge=1.0)
     early_chunks: int = Field(8, ge=0)
     min_swap_gain: float = Field(0.05, ge=0)

@@ -42,12 +42,17 @@ DEMO_TABLE = _s(
 
 # --- uploads and the catalog --------------------------------------------------------------
 UPLOAD_EVENT_TYPES = ("uploaded", "metadata_updated", "deleted")
+# Video ids become folder names on origin storage: letters, digits, '-' and '_' only.
+# Unanchored: match it whole (Python re.fullmatch; Java/Spark "^...\z", since "$" also
+# matches before a trailing newline in both).
+VIDEO_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 UPLOAD_EVENT = _s(
     ("event_id", StringType(), False),
     ("video_id", StringType(), False),
     ("seq", LongType(), False),
     ("type", StringType(), False),
     ("source_uri", StringType(), True),
+    ("source_sha256", StringType(), True),
     ("title", StringType(), True),
     ("description", StringType(), True),
     ("tags", ArrayType(StringType()), True),
@@ -82,17 +87,28 @@ VIDEOS = _s(
     ("created_at", TimestampType(), True),
     ("updated_at", TimestampType(), False),
 )
+# One row per rendition of a video; the audio track is the rendition "audio" (kind audio,
+# no picture size). `codecs` is the RFC 6381 string players match against (avc1.64001e).
 RENDITIONS = _s(
     ("video_id", StringType(), False),
     ("rendition", StringType(), False),
+    ("kind", StringType(), False),
     ("codec", StringType(), False),
-    ("width", IntegerType(), False),
-    ("height", IntegerType(), False),
+    ("codecs", StringType(), True),
+    ("width", IntegerType(), True),
+    ("height", IntegerType(), True),
     ("bitrate_kbps", IntegerType(), False),
+    ("bandwidth_bps", LongType(), True),
+    ("segments", IntegerType(), True),
+    ("duration_s", DoubleType(), True),
     ("bytes", LongType(), True),
     ("playlist_uri", StringType(), False),
+    ("init_uri", StringType(), True),
     ("updated_at", TimestampType(), False),
 )
+# One row per media segment. chunk_idx is the segment number (what players request and edges
+# cache); unit_idx is the encode unit that produced it, with the executor and the task attempt
+# that ran that unit (task records: they show where the distributed encode ran).
 SEGMENTS = _s(
     ("video_id", StringType(), False),
     ("rendition", StringType(), False),
@@ -102,6 +118,9 @@ SEGMENTS = _s(
     ("bytes", LongType(), False),
     ("sha256", StringType(), False),
     ("uri", StringType(), False),
+    ("unit_idx", IntegerType(), True),
+    ("executor_id", StringType(), True),
+    ("attempt", IntegerType(), True),
 )
 
 # --- playback telemetry ---------------------------------------------------------------------
@@ -179,8 +198,31 @@ PLACEMENT = _s(
     ("action", StringType(), False),
     ("reason", StringType(), False),
 )
+# One row per test date x edge (edge_id "ALL" = every edge summed) x policy x capacity: what
+# each cache policy would have served on the test day (jobs/evaluate_placement.py).
+PLACEMENT_EVAL = _s(
+    ("date", DateType(), False),
+    ("train_start", DateType(), False),
+    ("train_end", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("policy", StringType(), False),
+    ("capacity_fraction", DoubleType(), False),
+    ("capacity_bytes", LongType(), False),
+    ("catalog_bytes", LongType(), False),
+    ("requests", LongType(), False),
+    ("hits", LongType(), False),
+    ("hit_ratio", DoubleType(), False),
+    ("bytes", LongType(), False),
+    ("hit_bytes", LongType(), False),
+    ("byte_hit_ratio", DoubleType(), False),
+    ("manifest_objects", LongType(), True),
+    ("manifest_bytes", LongType(), True),
+    ("note", StringType(), True),
+)
 
 # --- search ---------------------------------------------------------------------------------
+# One row per alias: the `videos` version the index holds. `table_id` is the Delta table's id,
+# so a catalog dropped and recreated (versions restart) is noticed instead of half-synced.
 SYNC_STATE = _s(
     ("sync_name", StringType(), False),
     ("table_version", LongType(), False),
@@ -188,4 +230,5 @@ SYNC_STATE = _s(
     ("documents", LongType(), False),
     ("deleted", LongType(), False),
     ("synced_at", TimestampType(), False),
+    ("table_id", StringType(), True),
 )

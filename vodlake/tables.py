@@ -37,6 +37,7 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("quarantine_playback", schemas.QUARANTINE),
         TableSpec("gold_popularity", schemas.GOLD_POPULARITY, partition_by=("date",)),
         TableSpec("placement", schemas.PLACEMENT, partition_by=("date",)),
+        TableSpec("placement_eval", schemas.PLACEMENT_EVAL, partition_by=("date",)),
         TableSpec("sync_state", schemas.SYNC_STATE),
     )
 }

@@ -19,7 +19,8 @@ def test_home_is_expanded_into_every_path() -> None:
     cfg = load_config("local", overrides={"paths": {"home": "/data/x"}}, environ={})
     assert cfg.paths.lake == "/data/x/lake"
     assert cfg.paths.origin == "/data/x/origin"
-    assert cfg.services.state_dir == "/data/x/services"
+    # services are machine-level: moving the data leaves them (and their downloads) in place
+    assert cfg.services.state_dir == "/var/tmp/vodlake/services"
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:

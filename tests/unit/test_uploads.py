@@ -1,0 +1,132 @@
+"""Upload helpers (events, content-addressed storing, the ffprobe check), the executor-side
+spec and the local-mode retry master, without Kafka or Spark."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from vodlake import transcode
+from vodlake.errors import MediaError, VodlakeError
+from vodlake.storage import parse_uri
+from vodlake.streaming.uploads import with_local_retries
+from vodlake.uploads import (
+    Metadata,
+    check_video_id,
+    make_event,
+    split_list,
+    store_source,
+    upload,
+    video_id_for,
+)
+
+
+def test_split_list() -> None:
+    assert split_list(" drama, family,,drama ") == ("drama", "family")
+    assert split_list(None) == () and split_list(["a", " ", "b"]) == ("a", "b")
+
+
+@pytest.mark.parametrize("vid", ["v1", "abc-DEF_9", "x" * 64])
+def test_good_video_ids(vid: str) -> None:
+    assert check_video_id(vid) == vid
+
+
+@pytest.mark.parametrize("vid", ["", "-x", "../x", "a/b", "a b", "v1\n", "x" * 65, "é"])
+def test_bad_video_ids(vid: str) -> None:
+    with pytest.raises(VodlakeError, match="bad video id"):
+        check_video_id(vid)
+
+
+def test_video_id_comes_from_the_content_hash() -> None:
+    assert video_id_for("0123456789abcdef" + "0" * 48) == "v0123456789abcdef"
+
+
+def test_make_event_checks_what_it_builds() -> None:
+    e = make_event("v1", "uploaded", 7, source_uri="file:///u/x.mp4", metadata=Metadata("T"))
+    assert (e["type"], e["seq"], e["title"], e["tags"]) == ("uploaded", 7, "T", None)
+    assert e["event_time"].endswith("Z")
+    with pytest.raises(VodlakeError, match="source_uri"):
+        make_event("v1", "uploaded", 1)
+    with pytest.raises(VodlakeError, match="unknown event type"):
+        make_event("v1", "renamed", 1)
+    with pytest.raises(VodlakeError, match="negative"):
+        make_event("v1", "deleted", -1)
+
+
+def test_store_source_is_content_addressed(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg()
+    a = tmp_path / "My Video.MP4"
+    a.write_bytes(b"same bytes")
+    b = tmp_path / "copy.mp4"
+    b.write_bytes(b"same bytes")
+    uri_a, sha, size = store_source(cfg, a)
+    uri_b, _, _ = store_source(cfg, b)
+    assert uri_a == uri_b and size == 10
+    stored = Path(parse_uri(uri_a).path)
+    assert stored.name == f"{sha}.mp4" and stored.read_bytes() == b"same bytes"
+    assert stored.parent == Path(parse_uri(cfg.paths.uploads).path)
+    with pytest.raises(VodlakeError, match="no such file"):
+        store_source(cfg, tmp_path / "missing.mp4")
+
+
+def test_upload_refuses_a_non_video_before_storing_or_sending(make_cfg, tmp_path: Path) -> None:
+    cfg = make_cfg(kafka={"bootstrap_servers": "127.0.0.1:1"})  # never reached
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("meeting notes, not a video\n" * 10)
+    with pytest.raises(MediaError, match="not a video"):
+        upload(cfg, notes, Metadata(title="Notes"))
+    with pytest.raises(VodlakeError, match="title"):
+        upload(cfg, notes, Metadata(title=" "))
+    assert not Path(parse_uri(cfg.paths.uploads).path).exists()
+
+
+@pytest.mark.parametrize(
+    ("master", "attempts", "want"),
+    [
+        ("local[2]", 3, "local[2,3]"),
+        ("local[*]", 4, "local[*,4]"),
+        ("local", 2, "local[1,2]"),
+        ("local[2,5]", 3, "local[2,5]"),
+        ("local[2]", 1, "local[2]"),
+        ("spark://127.0.0.1:7077", 3, "spark://127.0.0.1:7077"),
+    ],
+)
+def test_local_master_gets_task_retries(master: str, attempts: int, want: str) -> None:
+    assert with_local_retries(master, attempts) == want
+
+
+def test_transcode_spec_from_config(make_cfg) -> None:
+    cfg = make_cfg(transcode={"fail_first_attempt": ["*/1"], "max_attempts": 2})
+    spec = transcode.TranscodeSpec.from_config(cfg, max_attempts=4)
+    assert spec.max_attempts == 2  # the smaller of Spark's attempts and the configured ones
+    assert spec.fail_first_attempt == ("*/1",)
+    assert spec.origin_root.startswith("file:///")
+    assert spec.video_root("v1") == spec.origin_root + "/videos/v1"
+    assert pickle.loads(pickle.dumps(spec)) == spec
+    assert transcode.unit_name("v1", 3) == "v1/3"
+    assert transcode.unit_name("v1", transcode.AUDIO_UNIT) == "v1/audio"
+
+
+def test_executor_identity_in_a_standalone_executor_dir(tmp_path: Path, monkeypatch) -> None:
+    executor_dir = tmp_path / "app-20261126103000-0001" / "1"
+    executor_dir.mkdir(parents=True)
+    monkeypatch.chdir(executor_dir)
+    assert transcode.executor_identity() == "1"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPARK_EXECUTOR_ID", raising=False)
+    assert transcode.executor_identity() == "driver"
+
+
+def test_the_test_hook_fails_only_the_first_attempt(make_cfg) -> None:
+    cfg = make_cfg(transcode={"fail_first_attempt": ["v1/1"]})
+    spec = transcode.TranscodeSpec.from_config(cfg, max_attempts=3)
+    unit = {"video_id": "v1", "seq": 1, "unit_idx": 1}
+    with pytest.raises(transcode.InjectedFailure):
+        transcode.encode_unit(spec, unit, attempt=0)
+    # on the last attempt Spark would give, a failure becomes an error row instead
+    last = transcode.TranscodeSpec.from_config(cfg, max_attempts=1)
+    rows = list(transcode.encode_partition(last, [unit], attempt=0, executor_id="driver"))
+    assert rows[0]["ok"] is False and "test hook" in rows[0]["reason"]
+    assert rows[0]["unit_idx"] == 1 and rows[0]["attempt"] == 0

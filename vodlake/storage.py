@@ -1,0 +1,397 @@
+"""Origin storage: the files players fetch, addressed by Hadoop-FileSystem-style URIs.
+
+The same URIs work on the driver (Delta, Hadoop) and on executors, where plain Python reads and
+writes them through pyarrow.fs: `file:///...` (or a bare absolute path) is the local disk,
+`s3a://bucket/key` is S3 (pyarrow calls the scheme `s3`; the endpoint, region and path style
+come from the same `spark.hadoop.fs.s3a.*` settings Spark uses, credentials from the usual AWS
+environment variables). Nothing here knows about Spark.
+
+Why writes go through a temporary name: Spark may run a task twice (a retry after a failure, or
+a speculative copy), and a player must never see half a segment. Local files are written under
+a unique hidden name and renamed into place (rename is atomic on one filesystem); an S3 object
+only becomes visible when its upload completes, so it is written to its final key directly.
+Paths are derived from ids only, so writing a video again gives the same paths (idempotent).
+
+Why `confine`: an upload event names its source by URI, and events are input from outside. A
+source must be a plain file under the upload root: no other scheme, no `..`, no percent-escapes
+that could hide one, and (locally) no symlink that leads out of the root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vodlake.errors import VodlakeError
+
+SCHEMES = ("file", "s3a")
+# A path part we create ourselves (video ids, rendition names, file names).
+_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+# Manifests go last when publishing a folder, so they never name a file not yet visible.
+MANIFEST_SUFFIXES = (".m3u8", ".mpd")
+
+
+class StorageError(VodlakeError):
+    """A URI vodlake refuses to use, or a storage operation that failed."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed storage URI: `path` is an absolute local path (file) or `bucket/key` (s3a)."""
+
+    scheme: str
+    path: str
+
+    @property
+    def uri(self) -> str:
+        if self.scheme == "file":
+            return "file://" + self.path
+        return f"{self.scheme}://{self.path}"
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_uri(uri: str) -> Location:
+    """`/a/b`, `file:/a/b`, `file:///a/b`, `file://localhost/a/b` -> file; `s3a://b/k` -> s3a.
+
+    Any other scheme, a relative local path, or a URI with a query or fragment is refused:
+    executors and the driver must agree on what a URI names.
+    """
+    if not isinstance(uri, str) or not uri:
+        raise StorageError(f"not a storage URI: {uri!r}")
+    if any(ord(c) < 32 for c in uri):
+        raise StorageError("storage URI contains control characters")
+    if "?" in uri or "#" in uri:
+        raise StorageError(f"storage URI must not have a query or fragment: {uri}")
+    scheme, sep, rest = uri.partition(":")
+    if not sep or "/" in scheme or scheme == "":
+        if not uri.startswith("/"):
+            raise StorageError(
+                f"relative path {uri!r} is not a storage URI", hint="use an absolute path"
+            )
+        return Location("file", _clean_local(uri))
+    scheme = scheme.lower()
+    if scheme == "file":
+        if rest.startswith("//"):
+            host, _, path = rest[2:].partition("/")
+            if host not in ("", "localhost"):
+                raise StorageError(f"file URI with a host is not supported: {uri}")
+            rest = "/" + path
+        if not rest.startswith("/"):
+            raise StorageError(f"file URI must hold an absolute path: {uri}")
+        return Location("file", _clean_local(rest))
+    if scheme == "s3a":
+        if not rest.startswith("//"):
+            raise StorageError(f"s3a URI must look like s3a://bucket/key: {uri}")
+        bucket, _, key = rest[2:].partition("/")
+        if not bucket:
+            raise StorageError(f"s3a URI has no bucket: {uri}")
+        key = re.sub("/+", "/", key).strip("/")
+        return Location("s3a", f"{bucket}/{key}" if key else bucket)
+    raise StorageError(
+        f"unsupported storage scheme '{scheme}' in {uri}",
+        hint=f"use one of: {', '.join(s + '://' for s in SCHEMES)}",
+    )
+
+
+def _clean_local(path: str) -> str:
+    """Collapse repeated slashes and a trailing slash (but keep `..` for confine to refuse)."""
+    cleaned = re.sub("/+", "/", path)
+    return cleaned.rstrip("/") or "/"
+
+
+def normalize(uri: str) -> str:
+    """The canonical spelling of a URI (`file:///abs/path`, `s3a://bucket/key`)."""
+    return parse_uri(uri).uri
+
+
+def join(root: str, *parts: str) -> str:
+    """`root` plus path parts we generate ourselves; a part may not climb or hide a separator."""
+    loc = parse_uri(root)
+    names: list[str] = []
+    for part in parts:
+        for name in str(part).split("/"):
+            if name in ("", ".", "..") or not _PART.match(name):
+                raise StorageError(f"bad path part {part!r} under {loc.uri}")
+            names.append(name)
+    path = "/".join([loc.path.rstrip("/"), *names]) if names else loc.path
+    return Location(loc.scheme, path).uri
+
+
+def relative_to(uri: str, root: str) -> str:
+    """The part of `uri` below `root` (`a/b.m4s`); StorageError when it is not below it."""
+    loc, base = parse_uri(uri), parse_uri(root)
+    prefix = base.path.rstrip("/") + "/"
+    if loc.scheme != base.scheme or not loc.path.startswith(prefix):
+        raise StorageError(f"{loc.uri} is not under {base.uri}")
+    return loc.path[len(prefix) :]
+
+
+def confine(uri: str, root: str) -> str:
+    """Return the canonical URI of a source that lies inside `root`, else raise StorageError.
+
+    The message is the reason recorded when a video fails because of its source path.
+    """
+    base = parse_uri(root)
+    raw = str(uri)
+    if "%" in raw or "\\" in raw:
+        raise StorageError(f"source path {raw!r} has escapes; sources must be plain paths")
+    try:
+        loc = parse_uri(raw)
+    except StorageError as exc:
+        raise StorageError(f"source {exc.message}", hint=exc.hint) from None
+    segments = re.split("/+", raw.partition("://")[2] if "://" in raw else raw)
+    if any(s in (".", "..") for s in segments):
+        raise StorageError(f"source path {raw!r} contains '.' or '..'; it must be a plain path")
+    if loc.scheme != base.scheme:
+        raise StorageError(
+            f"source scheme '{loc.scheme}' is not allowed: sources must be under {base.uri}"
+        )
+    prefix = base.path.rstrip("/") + "/"
+    if not loc.path.startswith(prefix) or len(loc.path) == len(prefix):
+        raise StorageError(f"source {loc.uri} is outside the upload root {base.uri}")
+    if loc.scheme == "file":
+        real_root = os.path.realpath(base.path)
+        real = os.path.realpath(loc.path)
+        if not real.startswith(real_root.rstrip("/") + "/"):
+            raise StorageError(f"source {loc.uri} links outside the upload root {base.uri}")
+    return loc.uri
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How pyarrow reaches S3; read from the Hadoop s3a settings so both sides agree."""
+
+    endpoint: str | None = None
+    region: str | None = None
+    scheme: str = "https"
+    path_style: bool = False
+
+    @classmethod
+    def from_hadoop(cls, conf: dict[str, str]) -> S3Options:
+        """From `spark.hadoop.fs.s3a.*` (or bare `fs.s3a.*`) keys."""
+
+        def get(key: str) -> str | None:
+            return conf.get(f"spark.hadoop.fs.s3a.{key}") or conf.get(f"fs.s3a.{key}")
+
+        endpoint = get("endpoint")
+        scheme = "https"
+        ssl = get("connection.ssl.enabled")
+        if ssl is not None and ssl.strip().lower() == "false":
+            scheme = "http"
+        if endpoint and "://" in endpoint:
+            scheme, _, endpoint = endpoint.partition("://")
+        return cls(
+            endpoint=endpoint.rstrip("/") if endpoint else None,
+            region=get("endpoint.region"),
+            scheme=scheme,
+            path_style=(get("path.style.access") or "").strip().lower() == "true",
+        )
+
+    def pyarrow_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"scheme": self.scheme}
+        if self.endpoint:
+            kwargs["endpoint_override"] = self.endpoint
+        if self.region:
+            kwargs["region"] = self.region
+        if not self.path_style and not self.endpoint:
+            kwargs["force_virtual_addressing"] = True
+        return kwargs
+
+
+@dataclass
+class Storage:
+    """Read and write origin files by URI. Picklable: executors get a copy with the closure."""
+
+    s3: S3Options = field(default_factory=S3Options)
+    _filesystems: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Storage:
+        return cls(s3=S3Options.from_hadoop(dict(cfg.spark.extra)))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"s3": self.s3}  # filesystem handles are per process
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.s3 = state["s3"]
+        self._filesystems = {}
+
+    # --- plumbing ---------------------------------------------------------------------------
+    def filesystem(self, uri: str) -> tuple[Any, str]:
+        """(pyarrow filesystem, path inside it) for `uri`; s3a maps to pyarrow's s3."""
+        import pyarrow.fs as pafs
+
+        loc = parse_uri(uri)
+        fs = self._filesystems.get(loc.scheme)
+        if fs is None:
+            if loc.scheme == "file":
+                fs = pafs.LocalFileSystem()
+            else:
+                fs = pafs.S3FileSystem(**self.s3.pyarrow_kwargs())
+            self._filesystems[loc.scheme] = fs
+        return fs, loc.path
+
+    # --- queries ----------------------------------------------------------------------------
+    def exists(self, uri: str) -> bool:
+        import pyarrow.fs as pafs
+
+        fs, path = self.filesystem(uri)
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def size(self, uri: str) -> int | None:
+        """Bytes of a file, None when it does not exist."""
+        import pyarrow.fs as pafs
+
+        fs, path = self.filesystem(uri)
+        info = fs.get_file_info(path)
+        return info.size if info.type == pafs.FileType.File else None
+
+    def list_files(self, uri: str) -> list[str]:
+        """Every file below `uri`, as paths relative to it (sorted); [] when it does not exist."""
+        import pyarrow.fs as pafs
+
+        fs, path = self.filesystem(uri)
+        if fs.get_file_info(path).type != pafs.FileType.Directory:
+            return []
+        prefix = path.rstrip("/") + "/"
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        return sorted(i.path[len(prefix) :] for i in infos if i.type == pafs.FileType.File)
+
+    def read_bytes(self, uri: str) -> bytes:
+        fs, path = self.filesystem(uri)
+        with fs.open_input_stream(path) as fh:
+            return fh.read()
+
+    # --- writes -----------------------------------------------------------------------------
+    def _commit(self, fs: Any, path: str, write: Any) -> None:
+        """Write through `write(stream)` so the file appears complete or not at all."""
+        if fs.type_name == "local":
+            parent = os.path.dirname(path)
+            fs.create_dir(parent, recursive=True)
+            tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+            try:
+                with fs.open_output_stream(tmp) as out:
+                    write(out)
+                fs.move(tmp, path)  # rename(2): atomic, replaces an older copy
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError, OSError):
+                    os.unlink(tmp)
+                raise
+        else:  # object stores publish an object only when its upload completes
+            with fs.open_output_stream(path) as out:
+                write(out)
+
+    def put_file(self, local_path: str | os.PathLike[str], uri: str) -> int:
+        """Copy a local file to `uri` atomically; returns its size."""
+        fs, path = self.filesystem(uri)
+        src = Path(local_path)
+
+        def write(out: Any) -> None:
+            with src.open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+
+        self._commit(fs, path, write)
+        return src.stat().st_size
+
+    def put_bytes(self, data: bytes, uri: str) -> int:
+        fs, path = self.filesystem(uri)
+        self._commit(fs, path, lambda out: out.write(data))
+        return len(data)
+
+    def get_file(self, uri: str, local_path: str | os.PathLike[str]) -> Path:
+        """Download `uri` to a local file (atomically, so a reader never sees part of it)."""
+        fs, path = self.filesystem(uri)
+        dst = Path(local_path)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:12]}.tmp")
+        try:
+            with fs.open_input_stream(path) as src, tmp.open("wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        return dst
+
+    @contextlib.contextmanager
+    def local_copy(self, uri: str, scratch: str | os.PathLike[str]) -> Iterator[Path]:
+        """A local path to read `uri` from: the file itself when local, else a download that is
+        removed afterwards. ffmpeg only ever reads local files (`-protocol_whitelist file`)."""
+        loc = parse_uri(uri)
+        if loc.scheme == "file":
+            if not os.path.isfile(loc.path):
+                raise StorageError(f"file not found: {loc.uri}")
+            yield Path(loc.path)
+            return
+        folder = Path(tempfile.mkdtemp(prefix="vodlake-get-", dir=scratch))
+        try:
+            yield self.get_file(uri, folder / loc.name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def put_tree(
+        self,
+        local_dir: str | os.PathLike[str],
+        uri: str,
+        last: Sequence[str] = MANIFEST_SUFFIXES,
+        prune: bool = True,
+    ) -> list[str]:
+        """Publish every file of `local_dir` under `uri`, each atomically, files ending in
+        `last` after all others (so a manifest never names a segment not yet visible).
+
+        With `prune`, files under `uri` that `local_dir` does not have (a previous, longer
+        version of the video) are deleted afterwards. Returns the relative paths published.
+        """
+        root = Path(local_dir)
+        files = sorted(
+            p.relative_to(root).as_posix()
+            for p in root.rglob("*")
+            if p.is_file() and not p.is_symlink()
+        )
+        ordered = [f for f in files if not f.endswith(tuple(last))] + [
+            f for f in files if f.endswith(tuple(last))
+        ]
+        for rel in ordered:
+            self.put_file(root / rel, join(uri, rel))
+        if prune:
+            keep = set(files)
+            for rel in self.list_files(uri):
+                if rel not in keep:
+                    self.delete(join(uri, rel))
+        return ordered
+
+    def delete(self, uri: str) -> None:
+        """Delete a file or a whole folder; nothing to delete is fine (idempotent)."""
+        import pyarrow.fs as pafs
+
+        fs, path = self.filesystem(uri)
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.Directory:
+            fs.delete_dir(path)
+        elif info.type == pafs.FileType.File:
+            fs.delete_file(path)
+
+
+__all__ = [
+    "Location",
+    "S3Options",
+    "Storage",
+    "StorageError",
+    "confine",
+    "join",
+    "normalize",
+    "parse_uri",
+    "relative_to",
+]
