@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "stream": ("vodlake.commands.runner", "run a streaming query from streaming/"),
     "cachesim": ("vodlake.commands.cachesim", "replay a request trace through a cache policy"),
+    "nightly": ("vodlake.commands.nightly", "nightly placement chain for a date (see --help)"),
     "upload": (
         "vodlake.commands.upload",
         "check a video, store it and announce it for transcoding",

@@ -39,7 +39,23 @@ def notebook_params(spark, tmp_path_factory) -> dict[str, dict[str, str]]:
     )
     demo_path = str(home / "demo_events")
     df.write.format("delta").save(demo_path)
-    return {"demo_table": {"env": "test", "table_path": demo_path}}
+    params = {"demo_table": {"env": "test", "table_path": demo_path}}
+
+    # popularity_explorer, placement_explorer: two days of seeded playback, the nightly chain
+    from tests.analytics_fixtures import analytics_lake
+
+    analytics = analytics_lake(
+        spark,
+        home / "analytics",
+        titles=30,
+        max_duration_s=60.0,
+        days=2,
+        sessions_per_day=150,
+        seed=3,
+    )
+    for name in ("popularity_explorer", "placement_explorer"):
+        params[name] = {"env": "test", "lake": analytics["cfg"].paths.lake}
+    return params
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -52,3 +68,9 @@ def test_notebook_runs(path: Path, spark, notebook_params) -> None:
         rows = scope["per_video"].collect()
         assert len(rows) == 100 and sum(r.events for r in rows) == 300
         assert all(r.partitions == 1 for r in rows)
+    if path.stem == "popularity_explorer":
+        assert scope["top"].count() == 20
+        assert scope["curve"]["requests"].iloc[0] >= scope["curve"]["requests"].iloc[-1]
+    if path.stem == "placement_explorer":
+        assert set(scope["gb"].index) == {e.id for e in scope["cfg"].topology.edges}
+        assert set(scope["evaluation"].rows["policy"]) >= {"prefill", "lru", "belady"}

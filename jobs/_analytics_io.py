@@ -1,0 +1,72 @@
+"""Files next to the tables: prefill manifests on the origin, reports. Through Hadoop FileSystem.
+
+Paths in the config are Hadoop URIs (file://, s3a://, abfss://...), so manifests and reports
+are written through the JVM's FileSystem API, the same way Delta writes tables: a job that
+writes to a local folder today writes to object storage on a cluster without a change.
+A folder is replaced by writing a sibling and swapping it in, so a reader never sees half of
+a night's manifests.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+
+def _fs_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs, path
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Create or overwrite the file at ``uri`` with ``data`` (parent folders are created)."""
+    fs, path = _fs_path(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    """Delete a file or a folder and everything in it (nothing when it does not exist)."""
+    fs, path = _fs_path(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
+def replace_folder(spark: SparkSession, uri: str, files: dict[str, bytes]) -> list[str]:
+    """Make the folder ``uri`` hold exactly ``files`` (name -> content); returns their URIs.
+
+    Written to a sibling folder first, then swapped in, so stale files from an earlier run
+    disappear and a failed run leaves the previous folder untouched.
+    """
+    base = uri.rstrip("/")
+    staging = f"{base}.tmp-{uuid.uuid4().hex[:8]}"
+    for name, data in files.items():
+        write_bytes(spark, f"{staging}/{name}", data)
+    if not files:
+        fs, path = _fs_path(spark, staging)
+        fs.mkdirs(path)
+    delete(spark, base)
+    fs, src = _fs_path(spark, staging)
+    _, dst = _fs_path(spark, base)
+    fs.mkdirs(dst.getParent())
+    if not fs.rename(src, dst):
+        raise OSError(f"could not move {staging} to {base}")
+    return [f"{base}/{name}" for name in sorted(files)]
+
+
+def last_write_rows(spark: SparkSession, table_path: str) -> int:
+    """Rows the latest commit of a Delta table wrote, from its log (no scan of the data)."""
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forPath(spark, table_path).history(1).first()
+    metrics = last["operationMetrics"] or {}
+    if "numOutputRows" not in metrics:
+        raise RuntimeError(f"the last commit of {table_path} reports no numOutputRows")
+    return int(metrics["numOutputRows"])
