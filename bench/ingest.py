@@ -4,10 +4,12 @@ and end-to-end latency (Kafka append -> visible in silver) at a 1 s trigger.
 Run: ``python bench/ingest.py [--events N] [--latency-rate R --latency-seconds T]``.
 
 1. Throughput. N generated events are produced to a fresh topic. A plain kafka-python consumer
-   reads the whole topic and decodes every record with json.loads (the least a consumer does);
-   then the pipeline drains the same topic into silver (bronze availableNow, then silver
+   reads the whole topic and decodes every record with json.loads (the least a consumer does),
+   twice: with kafka-python's defaults, and with check_crcs=False (kafka-python verifies CRCs
+   in pure Python, which dominates its default cost; the goal is judged against this faster
+   one). Then the pipeline drains the same topic into silver (bronze availableNow, then silver
    availableNow, the `vodlake stream playback --once` path). Both rates are events / wall
-   seconds; the ratio is pipeline / consumer. The pipeline does far more per event (Delta
+   seconds; the ratios are pipeline / consumer. The pipeline does far more per event (Delta
    commits in two queries, JSON parsing and classification, the GX suite, the dedupe against
    silver), so the ratio says what that work costs on this machine.
 2. Latency. Both queries run with a processing-time trigger of 1 s while events are produced
@@ -49,7 +51,7 @@ def make_events(n: int, seed: int, topology: Any) -> list[dict[str, Any]]:
         sessions *= 2
 
 
-def plain_consumer(cfg: Config, topic: str, n: int) -> float:
+def plain_consumer(cfg: Config, topic: str, n: int, check_crcs: bool = True) -> float:
     """Seconds for kafka-python to read n records from the start and json.loads each one."""
     from kafka import KafkaConsumer
 
@@ -60,6 +62,7 @@ def plain_consumer(cfg: Config, topic: str, n: int) -> float:
         enable_auto_commit=False,
         group_id=None,
         max_poll_records=10_000,
+        check_crcs=check_crcs,
     )
     try:
         seen = 0
@@ -176,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
 
         consumer_s = plain_consumer(cfg, topic, len(events))
         consumer_rate = len(events) / consumer_s
-        print(f"plain consumer (kafka-python + json.loads): {consumer_s:.1f} s")
+        print(f"plain consumer (kafka-python defaults + json.loads): {consumer_s:.1f} s")
+        fast_s = plain_consumer(cfg, topic, len(events), check_crcs=False)
+        fast_rate = len(events) / fast_s
+        print(f"plain consumer (check_crcs=False + json.loads): {fast_s:.1f} s")
 
         spark = get_spark(cfg, app_name="vodlake-bench-ingest")
         if args.warmup:
@@ -197,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         for table in ("bronze_playback", "silver_playback", "quarantine_playback"):
             Tables(cfg).ensure(spark, table)  # creating tables is not ingest work
         t = time.perf_counter()
-        stream._await(stream.start_bronze(spark, cfg, topic=topic, once=True))
+        stream.await_query(stream.start_bronze(spark, cfg, topic=topic, once=True))
         bronze_s = time.perf_counter() - t
-        stream._await(stream.start_silver(spark, cfg, once=True))
+        stream.await_query(stream.start_silver(spark, cfg, once=True))
         pipeline_s = time.perf_counter() - t
         counts = stream.table_counts(spark, cfg)
         if counts["silver_playback"] != len(events):
@@ -240,13 +246,18 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(f"throughput, {len(events):,} events ({len(events) / produce_s:,.0f}/s produced)")
-        print(f"  plain Kafka consumer        {consumer_rate:>10,.0f} events/s")
+        print(f"  plain consumer, defaults    {consumer_rate:>10,.0f} events/s")
+        print(f"  plain consumer, no CRC      {fast_rate:>10,.0f} events/s")
         print(f"  Kafka -> bronze -> silver   {pipeline_rate:>10,.0f} events/s")
-        print(f"  ratio pipeline / consumer   {pipeline_rate / consumer_rate:>10.2f}")
+        print(f"  ratio vs defaults           {pipeline_rate / consumer_rate:>10.2f}")
+        print(f"  ratio vs no CRC             {pipeline_rate / fast_rate:>10.2f}")
+        # judged against the faster baseline: kafka-python verifies CRCs in pure Python, which
+        # makes its default configuration an easy bar
         rate_ok = "met" if pipeline_rate >= GOAL_EVENTS_PER_S else "NOT met"
-        ratio_ok = "met" if pipeline_rate / consumer_rate >= GOAL_RATIO else "NOT met"
+        ratio_ok = "met" if pipeline_rate / fast_rate >= GOAL_RATIO else "NOT met"
         print(
-            f"  goal >= {GOAL_EVENTS_PER_S:,}/s: {rate_ok}; goal ratio >= {GOAL_RATIO}: {ratio_ok}"
+            f"  goal >= {GOAL_EVENTS_PER_S:,}/s: {rate_ok}; "
+            f"goal >= {GOAL_RATIO} x the faster consumer: {ratio_ok}"
         )
         print(f"latency at a 1 s trigger, {len(latencies):,} events at {args.latency_rate:,.0f}/s")
         if len(latencies) != n_latency:
@@ -258,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {query_name}: {batches} micro-batches with data, {mean_s:.2f} s each")
         return 0
     finally:
-        _delete_topics(cfg, [topic, latency_topic, warm_topic])
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
+        try:
+            _delete_topics(cfg, [topic, latency_topic, warm_topic])
+        except Exception as exc:  # cleanup must not hide the run's own error
+            print(f"warning: could not delete the bench topics: {exc!r}")
 
 
 if __name__ == "__main__":

@@ -311,7 +311,8 @@ def start_silver(
     return with_trigger(writer, cfg, once).start()
 
 
-def _await(query: StreamingQuery) -> None:
+def await_query(query: StreamingQuery) -> None:
+    """Wait for an availableNow query to finish; raise if it failed."""
     query.awaitTermination()
     error = query.exception()
     if error is not None:
@@ -325,8 +326,8 @@ def run(
     both run until one stops; the other is then stopped and the failure raised."""
     available_now = once or (once is None and cfg.streaming.trigger == "availableNow")
     if available_now:
-        _await(start_bronze(spark, cfg, topic=topic, once=True))
-        _await(start_silver(spark, cfg, once=True))
+        await_query(start_bronze(spark, cfg, topic=topic, once=True))
+        await_query(start_silver(spark, cfg, once=True))
         return
     queries = [start_bronze(spark, cfg, topic=topic, once=False)]
     try:

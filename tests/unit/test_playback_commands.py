@@ -112,3 +112,13 @@ def test_reconciliation_lines_show_the_equation_and_the_verdict() -> None:
     assert lost.lines()[-1].endswith("DOES NOT HOLD (unaccounted +1)")
     repeated = Reconciliation(bronze=10, silver=9, quarantine=1, duplicates=0, bronze_repeats=1)
     assert not repeated.holds
+
+
+def test_the_watermark_setting_is_checked_before_it_reaches_sql() -> None:
+    from vodlake.errors import VodlakeError
+    from vodlake.streaming.playback import watermark_interval
+
+    assert watermark_interval("1 hour") == "INTERVAL 1 HOUR"
+    assert watermark_interval("90 seconds") == "INTERVAL 90 SECOND"
+    with pytest.raises(VodlakeError, match=r"playback\.watermark"):
+        watermark_interval("1 hour; DROP TABLE x")
