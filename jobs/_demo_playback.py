@@ -9,7 +9,6 @@ The stage owns the playback topic, tables and checkpoints: it starts each run fr
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -45,20 +44,10 @@ _DROP: Any = object()
 
 
 def _reset(ctx: Any, topic: str) -> None:
-    from kafka import KafkaAdminClient
-
     from vodlake.streaming.playback import BRONZE_QUERY, SILVER_QUERY
     from vodlake.tables import Tables
 
-    admin = KafkaAdminClient(bootstrap_servers=ctx.cfg.kafka.bootstrap_servers)
-    try:
-        if topic in admin.list_topics():
-            admin.delete_topics([topic])
-            deadline = time.monotonic() + 30
-            while topic in admin.list_topics() and time.monotonic() < deadline:
-                time.sleep(0.3)
-    finally:
-        admin.close()
+    kafka_io.delete_topic(ctx.cfg, topic)
     tables = Tables(ctx.cfg)
     jvm = ctx.spark.sparkContext._jvm
     hconf = ctx.spark.sparkContext._jsc.hadoopConfiguration()

@@ -56,17 +56,7 @@ def demo_records(n: int, seed: int = 7) -> list[dict[str, object]]:
 
 def _reset_demo_resources(ctx: DemoContext, topic: str, index: str) -> None:
     """The demo owns its topic, table, checkpoint and index: start each run from empty."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=ctx.cfg.kafka.bootstrap_servers)
-    try:
-        if topic in admin.list_topics():
-            admin.delete_topics([topic])
-            deadline = time.monotonic() + 30
-            while topic in admin.list_topics() and time.monotonic() < deadline:
-                time.sleep(0.3)
-    finally:
-        admin.close()
+    kafka_io.delete_topic(ctx.cfg, topic)
     es_client(ctx.cfg).options(ignore_status=404).indices.delete(index=index)
     tables = Tables(ctx.cfg)
     jvm = ctx.spark.sparkContext._jvm

@@ -102,3 +102,22 @@ def end_offsets(cfg: Config, topic: str) -> dict[int, int]:
         return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
     finally:
         consumer.close()
+
+
+def delete_topic(cfg: Config, topic: str, timeout_s: float = 30.0) -> bool:
+    """Delete `topic` if it exists and wait until the broker no longer lists it."""
+    import time
+
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=cfg.kafka.bootstrap_servers)
+    try:
+        if topic not in admin.list_topics():
+            return False
+        admin.delete_topics([topic])
+        deadline = time.monotonic() + timeout_s
+        while topic in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        return True
+    finally:
+        admin.close()
