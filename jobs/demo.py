@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from vodlake import kafka_io, services
 from vodlake.config import Config
 from vodlake.errors import run_entrypoint
+from vodlake.jobs import _analytics_io as io
 from vodlake.runtime import config_from, job_parser, spark_from
 from vodlake.search import client as es_client
 from vodlake.search import index_name
@@ -59,11 +60,8 @@ def _reset_demo_resources(ctx: DemoContext, topic: str, index: str) -> None:
     kafka_io.delete_topic(ctx.cfg, topic)
     es_client(ctx.cfg).options(ignore_status=404).indices.delete(index=index)
     tables = Tables(ctx.cfg)
-    jvm = ctx.spark.sparkContext._jvm
-    hconf = ctx.spark.sparkContext._jsc.hadoopConfiguration()
     for uri in (tables.path("demo_events"), tables.checkpoint("demo_events")):
-        path = jvm.org.apache.hadoop.fs.Path(uri)
-        path.getFileSystem(hconf).delete(path, True)
+        io.delete(ctx.spark, uri)
 
 
 def stage_foundation(ctx: DemoContext) -> list[tuple[str, object]]:

@@ -358,14 +358,7 @@ def write_table(spark: SparkSession, cfg: Config, ev: Evaluation) -> int:
         for rec in rows[[f.name for f in fields]].itertuples(index=False, name=None)
     ]
     df = spark.createDataFrame(records, PLACEMENT_EVAL)
-    tables = Tables(cfg)
-    path = tables.ensure(spark, "placement_eval")
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"date = '{ev.test_day}'")
-        .save(path)
-    )
+    path = Tables(cfg).replace_date(spark, "placement_eval", df, ev.test_day)
     return io.last_write_rows(spark, path)
 
 

@@ -126,16 +126,10 @@ def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[s
         early_chunks=pc.early_chunks,
         min_swap_gain=pc.min_swap_gain,
     )
-    path = tables.ensure(spark, "placement")
     out = plan.select(
         F.lit(day).alias("date"), *[f.name for f in PLACEMENT.fields if f.name != "date"]
     ).select(*[F.col(f.name).cast(f.dataType) for f in PLACEMENT.fields])
-    (
-        out.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"date = '{day}'")
-        .save(path)
-    )
+    tables.replace_date(spark, "placement", out, day)
     # Manifests are built from what the table now holds, so the two always agree.
     rows = (
         tables.read(spark, "placement")

@@ -115,14 +115,7 @@ def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[s
             local_weight=pc.local_weight,
             file_sizes=segment_sizes(spark, cfg),
         )
-        tables = Tables(cfg)
-        path = tables.ensure(spark, "gold_popularity")
-        (
-            gold.write.format("delta")
-            .mode("overwrite")
-            .option("replaceWhere", f"date = '{day}'")
-            .save(path)
-        )
+        path = Tables(cfg).replace_date(spark, "gold_popularity", gold, day)
         summary = stats.agg(
             F.sum((F.col("day_requests") > 0).cast("long")).alias("requested"),
             F.countDistinct("edge_id").alias("edges"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import DataStreamWriter
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from vodlake.config import Config
 
@@ -29,6 +31,24 @@ def with_trigger(
     if once or (once is None and cfg.streaming.trigger == "availableNow"):
         return writer.trigger(availableNow=True)
     return writer.trigger(processingTime=cfg.streaming.interval)
+
+
+def start_foreach_batch(
+    source: DataFrame,
+    name: str,
+    checkpoint: str,
+    fn: Callable[[DataFrame, int], None],
+    cfg: Config,
+    once: bool | None = None,
+) -> StreamingQuery:
+    """Start query `name`: `fn(batch, batch_id)` on every micro-batch of `source`.
+
+    The checkpoint is what lets a restarted query resume from the offsets it last committed.
+    """
+    writer = (
+        source.writeStream.queryName(name).option("checkpointLocation", checkpoint).foreachBatch(fn)
+    )
+    return with_trigger(writer, cfg, once).start()
 
 
 def write_delta_idempotent(

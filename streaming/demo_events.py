@@ -11,7 +11,7 @@ from vodlake.config import Config
 from vodlake.errors import run_entrypoint
 from vodlake.runtime import config_from, job_parser, spark_from
 from vodlake.search import es_options, index_name
-from vodlake.streaming.common import kafka_source, with_trigger, write_delta_idempotent
+from vodlake.streaming.common import kafka_source, start_foreach_batch, write_delta_idempotent
 from vodlake.tables import Tables
 from vodlake.transforms.demo import demo_events
 
@@ -49,13 +49,8 @@ def start(
         finally:
             events.unpersist()
 
-    writer = (
-        kafka_source(spark, cfg, topic)
-        .writeStream.queryName(QUERY)
-        .option("checkpointLocation", checkpoint)
-        .foreachBatch(write_batch)
-    )
-    return with_trigger(writer, cfg, once).start()
+    source = kafka_source(spark, cfg, topic)
+    return start_foreach_batch(source, QUERY, checkpoint, write_batch, cfg, once)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,7 +45,7 @@ from vodlake import transcode as tc
 from vodlake.config import Config
 from vodlake.errors import run_entrypoint
 from vodlake.runtime import config_from, job_parser, spark_from
-from vodlake.streaming.common import kafka_source, with_trigger
+from vodlake.streaming.common import kafka_source, start_foreach_batch
 from vodlake.tables import Tables
 from vodlake.transforms.catalog import (
     PROBE_FIELDS,
@@ -491,13 +491,8 @@ def start(
         if reports is not None:
             reports.append(report)
 
-    writer = (
-        kafka_source(spark, cfg, topic)
-        .writeStream.queryName(QUERY)
-        .option("checkpointLocation", checkpoint)
-        .foreachBatch(write_batch)
-    )
-    return with_trigger(writer, cfg, once).start()
+    source = kafka_source(spark, cfg, topic)
+    return start_foreach_batch(source, QUERY, checkpoint, write_batch, cfg, once)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,11 +16,19 @@ from pyspark.sql import SparkSession
 from vodlake.config import Config, load_config
 
 
-def job_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
-    """An argument parser with the options every vodlake job takes."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--env", default=None, help="conf/<env>.yaml to load (default: local)")
-    parser.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077")
+def add_common_options(
+    parser: argparse.ArgumentParser,
+    *,
+    env: bool = True,
+    master_help: str = "Spark master, e.g. spark://host:7077",
+) -> None:
+    """--env, --master and --set, so jobs and commands read them into the same `args` fields.
+
+    `env=False` for `vodlake` subcommands: there --env is the global option before the command.
+    """
+    if env:
+        parser.add_argument("--env", default=None, help="conf/<env>.yaml to load (default: local)")
+    parser.add_argument("--master", default=None, help=master_help)
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -29,6 +37,12 @@ def job_parser(description: str, prog: str | None = None) -> argparse.ArgumentPa
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
     )
+
+
+def job_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """An argument parser with the options every vodlake job takes."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_common_options(parser)
     return parser
 
 

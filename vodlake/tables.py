@@ -7,6 +7,7 @@ Tables are path-based Delta tables under `paths.lake`, so the same code runs on 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -83,4 +84,19 @@ class Tables:
         for key, value in spec.properties.items():
             builder = builder.property(key, value)
         builder.execute()
+        return path
+
+    def replace_date(self, spark: SparkSession, name: str, df: DataFrame, day: date) -> str:
+        """Replace the `date = day` rows of table `name` with `df` (created when missing).
+
+        Only that date is overwritten, so rerunning a day is safe and other days stay; Delta
+        refuses the write if a row of `df` has another date. Returns the table's path.
+        """
+        path = self.ensure(spark, name)
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"date = '{day}'")
+            .save(path)
+        )
         return path

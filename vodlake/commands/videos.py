@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any, TextIO
 
-from vodlake.config import Config, load_config
-from vodlake.runtime import overrides_from
+from vodlake.config import Config
+from vodlake.runtime import add_common_options, config_from
 
 COLUMNS = (
     "video_id",
@@ -31,15 +30,7 @@ COLUMNS = (
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per video per line")
     parser.add_argument("--status", default=None, help="only videos with this status")
-    parser.add_argument("--master", default=None, help="Spark master (default local[2])")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
-    )
+    add_common_options(parser, env=False, master_help="Spark master (default local[2])")
 
 
 def list_videos(cfg: Config, status: str | None = None, master: str | None = None) -> list[dict]:
@@ -97,8 +88,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    env = args.env or os.environ.get("VODLAKE_ENV", "local")
-    cfg = load_config(env, overrides=overrides_from(args.overrides))
+    cfg = config_from(args)
     rows = list_videos(cfg, args.status, args.master)
     if args.json:
         for r in rows:
