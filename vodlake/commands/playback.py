@@ -89,7 +89,7 @@ def catalog_from_rows(
 
 
 def catalog_from_tables(spark: Any, cfg: Config) -> tuple[list[ps.CatalogVideo], dict[str, str]]:
-    """The ready videos of the Delta `videos` table with their `segments` sizes."""
+    """The ready videos of the Delta `videos` table with the sizes of their video segments."""
     from pyspark.sql import functions as F
 
     from vodlake.tables import Tables
@@ -102,8 +102,15 @@ def catalog_from_tables(spark: Any, cfg: Config) -> tuple[list[ps.CatalogVideo],
         .select("video_id", "v.*")
         .where(F.col("status") == "ready")
     )
-    segments = tables.read(spark, "segments").join(
-        latest.select("video_id"), "video_id", "left_semi"
+    # the ladder a player switches between: the video renditions. The audio track is fetched
+    # beside them and its segments end on audio frames, so their count may differ by a sliver.
+    video_renditions = tables.read(spark, "renditions").where(F.col("kind") == "video")
+    segments = (
+        tables.read(spark, "segments")
+        .join(latest.select("video_id"), "video_id", "left_semi")
+        .join(
+            video_renditions.select("video_id", "rendition"), ["video_id", "rendition"], "left_semi"
+        )
     )
     videos = [r.asDict() for r in latest.select("video_id", "title", "duration_s").collect()]
     segs = [
