@@ -44,18 +44,16 @@ _DROP: Any = object()
 
 
 def _reset(ctx: Any, topic: str) -> None:
-    from vodlake.streaming.playback import BRONZE_QUERY, SILVER_QUERY
+    from vodlake.jobs import _analytics_io as io
+    from vodlake.streaming.playback import INGEST_QUERY
     from vodlake.tables import Tables
 
     kafka_io.delete_topic(ctx.cfg, topic)
     tables = Tables(ctx.cfg)
-    jvm = ctx.spark.sparkContext._jvm
-    hconf = ctx.spark.sparkContext._jsc.hadoopConfiguration()
     uris = [tables.path(n) for n in ("bronze_playback", "silver_playback", "quarantine_playback")]
-    uris += [tables.checkpoint(BRONZE_QUERY), tables.checkpoint(SILVER_QUERY)]
+    uris.append(tables.checkpoint(INGEST_QUERY))
     for uri in uris:
-        path = jvm.org.apache.hadoop.fs.Path(uri)
-        path.getFileSystem(hconf).delete(path, True)
+        io.delete(ctx.spark, uri)
 
 
 def stage(ctx: Any) -> list[tuple[str, object]]:

@@ -1,17 +1,24 @@
-"""Playback telemetry: Kafka `playback` -> bronze_playback -> silver_playback + quarantine_playback.
+"""Playback telemetry: Kafka `playback` -> bronze_playback + silver_playback + quarantine_playback.
 
-Two queries, one function each, both readStream -> foreachBatch -> Delta:
+One query (`start_ingest`, readStream -> foreachBatch -> Delta). Each micro-batch of Kafka
+records is cached once and written three ways:
 
-- bronze (`start_bronze`): the Kafka topic to `bronze_playback`, append only: the raw value
-  bytes, key, topic, partition, offset, Kafka timestamp, ingestion time and batch id.
-- silver (`start_silver`): bronze as a Delta streaming source, parsed and classified
-  (vodlake.transforms.playback), validated by the Great Expectations suite (vodlake.quality),
-  deduplicated by event_id, appended to `silver_playback` (partitioned by event_date); every
-  rejected row goes to `quarantine_playback` with its reason and raw value. Bad data never stops
-  the query: it is data with a reason, not an exception.
+- bronze_playback, append only: the raw value bytes, key, topic, partition, offset, Kafka
+  timestamp, ingestion time and batch id;
+- quarantine_playback: every rejected row with its reason and raw value;
+- silver_playback (partitioned by event_date): the rows parsed and classified
+  (vodlake.transforms.playback), validated by the Great Expectations suite (vodlake.quality)
+  and deduplicated by event_id.
+Bad data never stops the query: it is data with a reason, not an exception.
 
-`vodlake stream playback [--once]` and `spark-submit streaming/playback.py [--once]` run both
-(`main`). With --once (availableNow) bronze drains Kafka first, then silver drains bronze.
+Why one query and not bronze -> silver as two: the second query would read back from disk
+every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
+one batch the records are in memory already. Bronze is still the full raw record of what
+arrived, written first in every batch, so silver can always be re-derived from it.
+
+`vodlake stream playback [--once]` and `spark-submit streaming/playback.py [--once]` run it
+(`main`); --once is availableNow: drain Kafka in micro-batches of at most
+`kafka.max_offsets_per_trigger` records, then stop.
 
 Ordering guarantee
 ------------------
@@ -34,13 +41,14 @@ Exactly once
 ------------
 foreachBatch is at-least-once: after a crash Spark replays the last micro-batch (the same rows:
 offsets are logged before a batch runs). Every write is therefore idempotent:
-- bronze, quarantine and silver appends carry txnAppId (query + checkpoint) and txnVersion
+- the bronze, quarantine and silver appends carry txnAppId (query + checkpoint) and txnVersion
   (batch id), so Delta skips a replayed append it has already committed;
-- silver is insert-only by event_id (an anti join against silver, then the append): rows
-  already in silver are never inserted again, which also removes copies that arrive in later
-  batches or after a restart;
-- every verdict is deterministic on replay: "now" for the future-timestamp rules is the row's
-  bronze ingestion time, not the wall clock, so a replayed row lands where it landed before.
+- silver is insert-only by event_id (see insert_new_events): rows already in silver are never
+  inserted again, which also removes copies that arrive in later batches or after a restart;
+- every verdict is deterministic on replay. "Now" for the future-timestamp rules is the row's
+  `ingested_at`, and that is `current_timestamp()` in the streaming plan, which Spark replaces
+  by the micro-batch's timestamp and logs with its offsets: a replayed batch carries the same
+  value, so each row lands where it landed before.
 
 Why an insert-only write against silver (a MERGE on event_id, in effect) and not
 dropDuplicatesWithinWatermark: the streaming dedupe operator silently drops rows older than
@@ -50,22 +58,25 @@ history days old, or one partition lagging another, would be "late" wholesale. C
 itself, a copy is removed when silver already holds the same event_id with an event_time
 within `playback.watermark` of it (the watermark bounds the match; literal event_date and
 event_time ranges let Delta prune partitions and skip files); late rows are kept; there is no
-state to lose, so the guarantee survives restarts, a new checkpoint, or a crash between the two
-writes. The cost is a join against the part of silver in the batch's time window.
+state to lose, so the guarantee survives restarts, a new checkpoint, or a crash between two
+writes. The cost is reading the ids of the part of silver in the batch's time window.
 
-Test hook (crash recovery tests only): with VODLAKE_PLAYBACK_CRASH_AT=bronze:N the bronze query
-sleeps after writing batch N (>= N) to Delta and before Spark commits the batch; with
-silver:N the silver query sleeps after the quarantine append and before the silver append. If
+Test hook (crash recovery tests only): with VODLAKE_PLAYBACK_CRASH_AT=bronze:N the query
+sleeps after writing batch N (>= N) to bronze and before anything else; with silver:N it
+sleeps after the quarantine append and before the silver append. If
 VODLAKE_PLAYBACK_CRASH_MARK names a file, it is written when the hook is reached, so a test
 knows when to SIGKILL the driver.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,16 +94,24 @@ from vodlake.tables import Tables
 from vodlake.transforms.playback import (
     bronze_from_kafka,
     dedupe_events,
+    duplicate_candidates,
     parse_playback,
     rejected_events,
     to_quarantine,
     to_silver,
     utc_date,
     valid_events,
+    with_raw_value,
 )
 
-BRONZE_QUERY = "bronze_playback"
-SILVER_QUERY = "silver_playback"
+INGEST_QUERY = "playback_ingest"
+# Payloads are unique per row: a Parquet dictionary for them is built and then thrown away.
+BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
+# Up to this many possible copies in one batch are listed on the driver and checked exactly;
+# more (a whole day replayed) and every row of the batch goes through the exact rules.
+CANDIDATE_LIMIT = 50_000
+_INGESTED = "_ingested_at"
+log = logging.getLogger(__name__)
 CRASH_ENV = "VODLAKE_PLAYBACK_CRASH_AT"
 CRASH_MARK_ENV = "VODLAKE_PLAYBACK_CRASH_MARK"
 _WATERMARK = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day)s?\s*$", re.IGNORECASE)
@@ -122,26 +141,24 @@ def watermark_interval(text: str) -> str:
     return f"INTERVAL {match.group(1)} {match.group(2).upper()}"
 
 
-def start_bronze(
-    spark: SparkSession, cfg: Config, *, topic: str | None = None, once: bool | None = None
-) -> StreamingQuery:
-    """Kafka -> bronze_playback: raw records appended exactly once per micro-batch."""
-    tables = Tables(cfg)
-    path = tables.ensure(spark, "bronze_playback")
-    checkpoint = tables.checkpoint(BRONZE_QUERY)
-    app_id = f"{BRONZE_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
+class StepTimes:
+    """Seconds spent in each step of the micro-batches so far: where ingest time goes.
 
-    def write_batch(batch: DataFrame, batch_id: int) -> None:
-        write_delta_idempotent(bronze_from_kafka(batch, batch_id), path, app_id, batch_id)
-        _crash_hook("bronze", batch_id)
+    Logged per batch at DEBUG (logger vodlake.streaming.playback); bench/ingest.py prints the
+    totals.
+    """
 
-    writer = (
-        kafka_source(spark, cfg, topic or cfg.kafka.topics.playback)
-        .writeStream.queryName(BRONZE_QUERY)
-        .option("checkpointLocation", checkpoint)
-        .foreachBatch(write_batch)
-    )
-    return with_trigger(writer, cfg, once).start()
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.batches = 0
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass(frozen=True)
@@ -190,121 +207,161 @@ def insert_new_events(
     app_id: str,
     batch_id: int,
     window: SearchWindow | None = None,
+    times: StepTimes | None = None,
 ) -> None:
-    """Append the events whose event_id silver does not hold within `watermark` of their time.
+    """Append one copy of each event that silver does not hold within `watermark` of its time.
 
-    An insert-only MERGE on event_id, written as what it is: a left anti join against the part
-    of silver a match can live in, then an append carrying txnAppId/txnVersion. Run twice with
-    the same rows it adds nothing (the rows are there, and Delta skips the seen transaction).
-    Measured here it costs about 40% less than `MERGE ... WHEN NOT MATCHED INSERT` (no source
-    materialization, no MERGE bookkeeping); silver has one writer, this query, so the read and
-    the append need no conflict detection between them. `window` bounds the search (computed
-    from `events` when not given).
+    An insert-only MERGE on event_id, written as what it is: one copy per event_id in the
+    batch (dedupe_events), a left anti join against the part of silver a match can live in,
+    then an append carrying txnAppId/txnVersion. Run twice with the same rows it adds nothing.
+    Silver has one writer, this query, so the read and the append need no conflict detection.
+
+    The exact rules sort whole rows; copies are rare. So the ids seen twice among the batch and
+    silver's window are found first by one hash aggregation of ids (duplicate_candidates), the
+    rest of the batch is appended as it is, and only the candidates' rows go through the exact
+    rules. `window` bounds the search (computed from `events` when not given).
     """
     interval = watermark_interval(watermark)
     if window is None:
         window = window_of(events.agg(*window_columns(F.lit(True), interval)).first())
     if window is None:
         return  # an empty batch
-    existing = (
+    times = times or StepTimes()
+    stored = (
         spark.read.format("delta")
         .load(path)
         .where(window.condition())
         .select("event_id", "event_time")
     )
+    with times.step("dedupe"):
+        found = duplicate_candidates(events, stored).limit(CANDIDATE_LIMIT + 1).collect()
+    if len(found) > CANDIDATE_LIMIT:
+        new = _not_stored(dedupe_events(events), stored, interval)
+    elif found:
+        ids = F.broadcast(spark.createDataFrame([(r.event_id,) for r in found], "event_id string"))
+        doubtful = events.join(ids, "event_id", "left_semi")
+        near = stored.join(ids, "event_id", "left_semi")
+        new = events.join(ids, "event_id", "left_anti").unionByName(
+            _not_stored(dedupe_events(doubtful), near, interval)
+        )
+    else:
+        new = events
+    with times.step("silver"):
+        write_delta_idempotent(new, path, app_id, batch_id)
+
+
+def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFrame:
+    """`events` without those whose id is `stored` with an event_time within `interval`."""
     match = F.expr(
         "s.event_id = t.event_id"
         f" AND t.event_time BETWEEN s.event_time - {interval} AND s.event_time + {interval}"
     )
-    new = events.alias("s").join(existing.alias("t"), match, "left_anti")
-    write_delta_idempotent(new, path, app_id, batch_id)
+    return events.alias("s").join(stored.alias("t"), match, "left_anti")
 
 
-def write_silver_batch(
+def write_ingest_batch(
     batch: DataFrame,
     batch_id: int,
     *,
     cfg: Config,
     quality: PlaybackQuality,
-    silver_path: str,
-    quarantine_path: str,
+    tables: Tables,
     app_id: str,
+    times: StepTimes | None = None,
 ) -> None:
-    """One bronze micro-batch -> quarantine and silver, both written exactly once.
+    """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
-    One aggregate over the persisted batch says what work there is, so a clean batch skips the
-    quarantine commit and a batch of only bad rows skips GX and the silver write.
+    The records are cached once (bronze and the parser read them), and the parsed rows once
+    (GX, quarantine and silver read them). One aggregate over the parsed rows says what work
+    there is, so a clean batch skips the quarantine commit and a batch of only bad rows skips
+    GX and the silver write.
     """
+    times = times or StepTimes()
+    before = dict(times.seconds)
     interval = watermark_interval(cfg.playback.watermark)
+    rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED)).persist()
     parsed = parse_playback(
-        batch, cfg.playback.max_payload_bytes, cfg.playback.future_skew_s
+        rows, cfg.playback.max_payload_bytes, cfg.playback.future_skew_s
     ).persist()
     try:
-        valid = F.col("reason").isNull()
-        stats = parsed.agg(
-            F.count(F.when(valid, 1)).alias("valid"),
-            F.count(F.when(~valid, 1)).alias("rejected"),
-            *window_columns(valid, interval),
-        ).first()
+        with times.step("bronze"):
+            bronze_path = tables.path("bronze_playback")
+            write_delta_idempotent(rows, bronze_path, app_id, batch_id, **BRONZE_WRITE_OPTIONS)
+        _crash_hook("bronze", batch_id)
+        with times.step("parse"):
+            valid = F.col("reason").isNull()
+            stats = parsed.agg(
+                F.count(F.when(valid, 1)).alias("valid"),
+                F.count(F.when(~valid, 1)).alias("rejected"),
+                *window_columns(valid, interval),
+            ).first()
         rejected = rejected_events(parsed)
         passed: DataFrame | None = None
         gx_failed = False
         if stats["valid"]:
-            outcome = quality.validate(valid_events(parsed).drop("reason"))
+            with times.step("quality"):
+                outcome = quality.validate(valid_events(parsed).drop("reason"))
             passed = outcome.passed
             gx_failed = not outcome.success
             if gx_failed:
-                rejected = rejected.unionByName(outcome.failed)
+                rejected = rejected.unionByName(with_raw_value(outcome.failed, rows))
         if stats["rejected"] or gx_failed:
-            write_delta_idempotent(to_quarantine(rejected), quarantine_path, app_id, batch_id)
+            with times.step("quarantine"):
+                quarantine = to_quarantine(rejected)
+                path = tables.path("quarantine_playback")
+                write_delta_idempotent(quarantine, path, app_id, batch_id)
         _crash_hook("silver", batch_id)
         if passed is not None:
-            events = dedupe_events(to_silver(passed))  # narrow rows before the shuffle
             insert_new_events(
                 batch.sparkSession,
-                silver_path,
-                events,
+                tables.path("silver_playback"),
+                to_silver(passed),
                 cfg.playback.watermark,
                 app_id=app_id,
                 batch_id=batch_id,
                 window=window_of(stats),
+                times=times,
             )
     finally:
         parsed.unpersist()
+        rows.unpersist()
+    times.batches += 1
+    spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
+    log.debug("batch %d: %s", batch_id, ", ".join(f"{k} {v:.2f}s" for k, v in spent.items() if v))
 
 
-def start_silver(
+def start_ingest(
     spark: SparkSession,
     cfg: Config,
     *,
+    topic: str | None = None,
     once: bool | None = None,
     quality: PlaybackQuality | None = None,
+    times: StepTimes | None = None,
 ) -> StreamingQuery:
-    """bronze_playback (Delta stream) -> silver_playback and quarantine_playback."""
+    """Kafka `playback` -> bronze_playback, quarantine_playback and silver_playback.
+
+    `times`, if given, collects the seconds spent per step over all batches.
+    """
     watermark_interval(cfg.playback.watermark)  # a bad setting fails before the query starts
     tables = Tables(cfg)
-    bronze_path = tables.ensure(spark, "bronze_playback")
-    silver_path = tables.ensure(spark, "silver_playback")
-    quarantine_path = tables.ensure(spark, "quarantine_playback")
-    checkpoint = tables.checkpoint(SILVER_QUERY)
-    app_id = f"{SILVER_QUERY}:{checkpoint}"
+    for name in ("bronze_playback", "silver_playback", "quarantine_playback"):
+        tables.ensure(spark, name)
+    checkpoint = tables.checkpoint(INGEST_QUERY)
+    app_id = f"{INGEST_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
     suite = quality or PlaybackQuality(cfg)
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
-        write_silver_batch(
-            batch,
-            batch_id,
-            cfg=cfg,
-            quality=suite,
-            silver_path=silver_path,
-            quarantine_path=quarantine_path,
-            app_id=app_id,
+        write_ingest_batch(
+            batch, batch_id, cfg=cfg, quality=suite, tables=tables, app_id=app_id, times=times
         )
 
+    # current_timestamp() in the streaming plan is the batch timestamp, logged with the
+    # offsets: a replayed batch gets the same ingested_at (see the module docstring)
+    source = kafka_source(spark, cfg, topic or cfg.kafka.topics.playback)
     writer = (
-        spark.readStream.format("delta")
-        .load(bronze_path)
-        .writeStream.queryName(SILVER_QUERY)
+        source.withColumn(_INGESTED, F.current_timestamp())
+        .writeStream.queryName(INGEST_QUERY)
         .option("checkpointLocation", checkpoint)
         .foreachBatch(write_batch)
     )
@@ -312,8 +369,12 @@ def start_silver(
 
 
 def await_query(query: StreamingQuery) -> None:
-    """Wait for an availableNow query to finish; raise if it failed."""
-    query.awaitTermination()
+    """Wait until the query ends (availableNow: drained); raise if it failed."""
+    try:
+        query.awaitTermination()
+    finally:
+        if query.isActive:  # interrupted (Ctrl-C): stop cleanly, the checkpoint stays valid
+            query.stop()
     error = query.exception()
     if error is not None:
         raise RuntimeError(f"streaming query {query.name} failed: {error}")
@@ -322,25 +383,8 @@ def await_query(query: StreamingQuery) -> None:
 def run(
     spark: SparkSession, cfg: Config, *, once: bool | None = None, topic: str | None = None
 ) -> None:
-    """Both queries. availableNow: bronze drains Kafka, then silver drains bronze. Otherwise
-    both run until one stops; the other is then stopped and the failure raised."""
-    available_now = once or (once is None and cfg.streaming.trigger == "availableNow")
-    if available_now:
-        await_query(start_bronze(spark, cfg, topic=topic, once=True))
-        await_query(start_silver(spark, cfg, once=True))
-        return
-    queries = [start_bronze(spark, cfg, topic=topic, once=False)]
-    try:
-        queries.append(start_silver(spark, cfg, once=False))
-        spark.streams.awaitAnyTermination()
-    finally:
-        for query in queries:
-            if query.isActive:
-                query.stop()
-    for query in queries:
-        error = query.exception()
-        if error is not None:
-            raise RuntimeError(f"streaming query {query.name} failed: {error}")
+    """The ingest query until it ends: availableNow drains Kafka, processingTime runs on."""
+    await_query(start_ingest(spark, cfg, topic=topic, once=once))
 
 
 def table_counts(spark: SparkSession, cfg: Config) -> dict[str, int]:

@@ -72,7 +72,7 @@ _RAW_SCHEMA = StructType(
 # ISO-8601 instant with a zone, as the generator writes it (2026-11-01T20:15:03.123Z).
 # CAST(string AS TIMESTAMP) alone would accept "12345" (year 12345) or a bare date.
 _TIME_SHAPE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
-_JSON_WS = "[ \\t\\r\\n]*"
+_JSON_WS_CHARS = " \t\r\n"
 
 
 def bronze_from_kafka(
@@ -110,7 +110,10 @@ def parse_playback(bronze: DataFrame, max_payload_bytes: int, future_skew_s: int
     oversized = F.coalesce(F.octet_length("value") > F.lit(max_payload_bytes), F.lit(False))
     body = F.when(~oversized, text)  # an oversized payload is never parsed
     options = {"columnNameOfCorruptRecord": _CORRUPT}
-    framed = body.rlike(f"^{_JSON_WS}\\{{") & body.rlike(f"\\}}{_JSON_WS}$")
+    # one object and nothing around it but JSON whitespace (Spark's reader accepts a leading
+    # object followed by anything); cheaper than two regular expressions over the payload
+    trimmed = F.btrim(body, F.lit(_JSON_WS_CHARS))
+    framed = trimmed.startswith("{") & trimmed.endswith("}")
     first = bronze.select(
         text.alias("raw_value"),
         oversized.alias("_oversized"),
@@ -164,7 +167,7 @@ def parse_playback(bronze: DataFrame, max_payload_bytes: int, future_skew_s: int
     columns = [
         (event_time if name == "event_time" else typed_f[name]).alias(name) for name in EVENT_FIELDS
     ]
-    return parsed.select(
+    classified = parsed.select(
         *columns,
         utc_date(event_time).alias("event_date"),
         "kafka_partition",
@@ -173,6 +176,10 @@ def parse_playback(bronze: DataFrame, max_payload_bytes: int, future_skew_s: int
         "raw_value",
         F.coalesce(*checks).alias("reason"),
     )
+    # Only a rejected row keeps its text (quarantine needs it; bronze keeps every payload):
+    # callers cache this frame, and payloads are most of its bytes.
+    rejected = F.col("reason").isNotNull()
+    return classified.withColumn("raw_value", F.when(rejected, F.col("raw_value")))
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:
@@ -193,11 +200,38 @@ def dedupe_events(events: DataFrame) -> DataFrame:
     return events.withColumn("_n", F.row_number().over(order)).where("_n = 1").drop("_n")
 
 
+def duplicate_candidates(events: DataFrame, stored: DataFrame) -> DataFrame:
+    """event_ids seen more than once among a batch's `events` and the `stored` ones.
+
+    Every copy shares its id with another row, so this is a superset of the ids that dedupe
+    has to decide on, found by one hash aggregation of ids instead of sorting whole rows.
+    In a healthy stream it is empty or tiny, so the exact rules run on a handful of rows.
+    """
+    ids = events.select("event_id").unionByName(stored.select("event_id"))
+    return ids.groupBy("event_id").count().where(F.col("count") > 1).select("event_id")
+
+
 def to_silver(events: DataFrame) -> DataFrame:
     """Valid events in silver_playback's column order and types."""
     return events.select(
         *[F.col(f.name).cast(f.dataType).alias(f.name) for f in SILVER_PLAYBACK.fields]
     )
+
+
+def with_raw_value(rejected: DataFrame, bronze: DataFrame) -> DataFrame:
+    """Rows rejected after parsing (by the quality suite) with their payload text from bronze.
+
+    parse_playback keeps the text of rows it rejects only; rows it passed lose it, so that a
+    cached batch does not hold every payload twice. `rejected` is small (the quality suite
+    lists its rows on the driver), so it is broadcast and bronze is not shuffled.
+    """
+    text = bronze.select(
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("value").cast("string").alias("raw_value"),
+    )
+    keys = ["kafka_partition", "kafka_offset"]
+    return text.join(F.broadcast(rejected.drop("raw_value")), keys, "inner")
 
 
 def to_quarantine(rejected: DataFrame, source: str = QUARANTINE_SOURCE) -> DataFrame:

@@ -264,10 +264,20 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_silver_dedupe_matches_event_id_within_the_watermark(spark, make_cfg) -> None:
-    """A copy within the watermark goes; the same id hours apart stays; replays add nothing."""
+@pytest.mark.parametrize("limit", [50_000, 0], ids=["candidates-listed", "all-rows-exact"])
+def test_silver_dedupe_matches_event_id_within_the_watermark(
+    spark, make_cfg, monkeypatch, limit
+) -> None:
+    """A copy within the watermark goes; the same id hours apart stays; replays add nothing.
+
+    Both ways of deciding give this: the possible copies listed on the driver, and (over the
+    candidate limit) the exact rules on every row.
+    """
+    from vodlake.streaming import playback
     from vodlake.streaming.playback import insert_new_events
     from vodlake.tables import Tables
+
+    monkeypatch.setattr(playback, "CANDIDATE_LIMIT", limit)
 
     cfg = make_cfg()
     path = Tables(cfg).ensure(spark, "silver_playback")
@@ -334,8 +344,7 @@ def test_stop_mid_stream_and_restart_loses_and_duplicates_nothing(
     kafka_io.produce(cfg, topic, events[:first_part], key="session_id")
     _send_raw(cfg, topic, [(b"bad", value, None) for value, _ in bad])
 
-    bronze_q = stream.start_bronze(spark, cfg, topic=topic, once=False)
-    silver_q = stream.start_silver(spark, cfg, once=False)
+    query = stream.start_ingest(spark, cfg, topic=topic, once=False)
     try:
         # bad data is quarantined while the queries keep running
         _wait(
@@ -345,8 +354,8 @@ def test_stop_mid_stream_and_restart_loses_and_duplicates_nothing(
             ),
             "the bad records in quarantine",
         )
-        assert bronze_q.isActive and silver_q.isActive
-        assert bronze_q.exception() is None and silver_q.exception() is None
+        assert query.isActive
+        assert query.exception() is None
         kafka_io.produce(cfg, topic, events[first_part:], key="session_id")
         total = len(events) + len(bad)
         _wait(
@@ -354,8 +363,7 @@ def test_stop_mid_stream_and_restart_loses_and_duplicates_nothing(
             "bronze to start on the second part",
         )
     finally:
-        bronze_q.stop()
-        silver_q.stop()
+        query.stop()
     at_stop = tables.read(spark, "bronze_playback").count()
     silver_at_stop = tables.read(spark, "silver_playback").count()
     assert at_stop < total or silver_at_stop < len(events)  # it really stopped mid-stream
@@ -423,6 +431,7 @@ def _kill_when_marked(proc: subprocess.Popen, mark: Path, log: Path) -> str:
 def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(
     live_services, spark, make_cfg, unique, tmp_path
 ) -> None:
+    from vodlake.streaming.playback import INGEST_QUERY
     from vodlake.tables import Tables
 
     topic = f"playback-kill-{unique}"
@@ -432,25 +441,47 @@ def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(
     events = _events(seed=43, sessions=4)  # 252 events
     resent = events[::50]
     bad = _bad_records(events[0])[:4]
-    kafka_io.produce(cfg, topic, events + resent, key="session_id")
+    # bad records between two parts, so that they fall in the batch killed in step 2
+    kafka_io.produce(cfg, topic, events[:120], key="session_id")
     _send_raw(cfg, topic, [(b"bad", value, None) for value, _ in bad])
+    kafka_io.produce(cfg, topic, events[120:] + resent, key="session_id")
     total = len(events) + len(resent) + len(bad)
+    commits = Path(tables.checkpoint(INGEST_QUERY)) / "commits"
 
-    # 1: killed after bronze batch 1 reached Delta, before Spark committed the batch
+    def counts() -> tuple[int, int, int]:
+        return tuple(
+            tables.read(spark, t).count()
+            for t in ("bronze_playback", "silver_playback", "quarantine_playback")
+        )
+
+    # 1: killed after batch 1 reached bronze, before quarantine, silver and Spark's commit
     mark = tmp_path / "mark-bronze"
     proc = _driver(cfg, topic, tmp_path / "run1.log", "bronze:1", mark)
     assert _kill_when_marked(proc, mark, tmp_path / "run1.log") == "bronze:1"
     bronze = tables.read(spark, "bronze_playback")
-    assert bronze.where("batch_id = 1").count() > 0  # the batch was written ...
-    assert not (Path(tables.checkpoint("bronze_playback")) / "commits" / "1").exists()  # ... only
+    in_batch_1 = bronze.where("batch_id = 1").count()
+    assert in_batch_1 > 0  # the batch was written ...
+    assert (commits / "0").exists() and not (commits / "1").exists()  # ... but not committed
+    silver_rows = tables.read(spark, "silver_playback").select("kafka_partition", "kafka_offset")
+    batch_0 = bronze.where("batch_id = 0").select(
+        F.col("partition").alias("kafka_partition"), F.col("offset").alias("kafka_offset")
+    )
+    assert silver_rows.count() > 0 and silver_rows.subtract(batch_0).count() == 0
+    after_1 = counts()
 
-    # 2: killed inside silver batch 0, after the quarantine append, before the silver append
+    # 2: batch 1 replayed, killed after the quarantine append, before the silver append
     mark = tmp_path / "mark-silver"
-    proc = _driver(cfg, topic, tmp_path / "run2.log", "silver:0", mark)
-    assert _kill_when_marked(proc, mark, tmp_path / "run2.log") == "silver:0"
-    assert tables.read(spark, "bronze_playback").count() == total  # replayed batch not repeated
-    assert tables.read(spark, "quarantine_playback").count() == len(bad)
-    assert tables.read(spark, "silver_playback").count() == 0
+    proc = _driver(cfg, topic, tmp_path / "run2.log", "silver:1", mark)
+    assert _kill_when_marked(proc, mark, tmp_path / "run2.log") == "silver:1"
+    bad_so_far = bronze.where("key = 'bad' AND batch_id <= 1").count()
+    assert bad_so_far > 0  # the quarantine append of the replayed batch did happen
+    assert counts() == (after_1[0], after_1[1], bad_so_far)  # bronze not repeated, silver waits
+    assert bronze.where("batch_id = 1").count() == in_batch_1
+    # the replay carried the first attempt's ingestion time: Spark's logged batch timestamp
+    offsets = (Path(tables.checkpoint(INGEST_QUERY)) / "offsets" / "1").read_text()
+    logged_ms = json.loads(offsets.splitlines()[1])["batchTimestampMs"]
+    ingested = bronze.where("batch_id = 1").select(F.unix_millis("ingested_at")).distinct()
+    assert [r[0] for r in ingested.collect()] == [logged_ms]
 
     # 3: a clean restart finishes the job
     log = tmp_path / "run3.log"

@@ -255,3 +255,25 @@ def test_removed_duplicates_counts_copies_not_lost_rows(spark) -> None:
     # c is neither in silver, nor quarantined, nor a copy of a silver row: unaccounted
     assert len(tp.removed_duplicates(bronze, lost, quarantine).collect()) == 2
     assert lost.count() + quarantine.count() + 2 != bronze.count()
+
+
+def test_only_rejected_rows_keep_their_text_and_the_quality_rejects_get_it_from_bronze(
+    spark,
+) -> None:
+    payloads = [json.dumps(e) for e in EVENTS[:3]] + ["not json"]
+    bronze = _bronze(spark, payloads)
+    parsed = tp.parse_playback(bronze, MAX_BYTES, SKEW_S).orderBy("kafka_offset").collect()
+    assert [r.raw_value for r in parsed] == [None, None, None, "not json"]
+    # a row the quality suite rejected (valid to the parser): its text comes back from bronze
+    flagged = tp.valid_events(tp.parse_playback(bronze, MAX_BYTES, SKEW_S)).where(
+        "kafka_offset = 1"
+    )
+    got = tp.with_raw_value(flagged.withColumn("reason", F.lit("gx:rule")), bronze).collect()
+    assert [(r.kafka_offset, r.reason, r.raw_value) for r in got] == [(1, "gx:rule", payloads[1])]
+
+
+def test_duplicate_candidates_are_ids_seen_twice_in_the_batch_or_already_stored(spark) -> None:
+    events = spark.createDataFrame([(i,) for i in ["a", "b", "b", "c", "d"]], "event_id string")
+    stored = spark.createDataFrame([(i,) for i in ["c", "x", "y", "y"]], "event_id string")
+    got = sorted(r.event_id for r in tp.duplicate_candidates(events, stored).collect())
+    assert got == ["b", "c", "y"]  # y: twice in silver, hours apart; the exact rules decide
