@@ -89,7 +89,7 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError, run_entrypoint
 from vodlake.quality import PlaybackQuality
 from vodlake.runtime import config_from, job_parser, spark_from
-from vodlake.streaming.common import kafka_source, with_trigger, write_delta_idempotent
+from vodlake.streaming.common import kafka_source, start_foreach_batch, write_delta_idempotent
 from vodlake.tables import Tables
 from vodlake.transforms.playback import (
     bronze_from_kafka,
@@ -358,14 +358,10 @@ def start_ingest(
 
     # current_timestamp() in the streaming plan is the batch timestamp, logged with the
     # offsets: a replayed batch gets the same ingested_at (see the module docstring)
-    source = kafka_source(spark, cfg, topic or cfg.kafka.topics.playback)
-    writer = (
-        source.withColumn(_INGESTED, F.current_timestamp())
-        .writeStream.queryName(INGEST_QUERY)
-        .option("checkpointLocation", checkpoint)
-        .foreachBatch(write_batch)
+    source = kafka_source(spark, cfg, topic or cfg.kafka.topics.playback).withColumn(
+        _INGESTED, F.current_timestamp()
     )
-    return with_trigger(writer, cfg, once).start()
+    return start_foreach_batch(source, INGEST_QUERY, checkpoint, write_batch, cfg, once)
 
 
 def await_query(query: StreamingQuery) -> None:
@@ -399,12 +395,20 @@ def table_counts(spark: SparkSession, cfg: Config) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser(
-        "Stream playback events: Kafka -> bronze_playback -> silver_playback + quarantine.",
+        "Stream playback events: Kafka -> bronze_playback + silver_playback + quarantine.",
         "vodlake stream playback",
     )
     parser.add_argument("--once", action="store_true", help="process what is there, then stop")
     parser.add_argument("--topic", default=None, help="Kafka topic (default kafka.topics.playback)")
+    parser.add_argument(
+        "--timings", action="store_true", help="print a line of seconds per step for each batch"
+    )
     args = parser.parse_args(argv)
+    if args.timings:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.DEBUG)
     cfg = config_from(args)
     topic = args.topic or cfg.kafka.topics.playback
     kafka_io.ensure_topic(cfg, topic)
