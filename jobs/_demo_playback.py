@@ -83,7 +83,7 @@ def stage(ctx: Any) -> list[tuple[str, object]]:
     finally:
         producer.close()
     ctx.log(f"produced {produced:,} events ({RESENT} re-sent) and {len(bad)} bad records")
-    ctx.log("streaming Kafka -> bronze -> silver + quarantine (availableNow)")
+    ctx.log("streaming Kafka -> bronze + silver + quarantine (availableNow)")
     stream.run(ctx.spark, cfg, once=True, topic=topic)
     counts = stream.table_counts(ctx.spark, cfg)
     check = reconcile_playback(ctx.spark, cfg)

@@ -1,7 +1,7 @@
 """Synthetic playback history written straight into silver, for the analytics tests and demo.
 
 Why: popularity, placement and their evaluation read the Delta table `silver_playback`, which
-the Kafka -> bronze -> silver ingest normally writes. Tests, the demo stage and the evaluation
+the Kafka -> bronze + silver ingest normally writes. Tests, the demo stage and the evaluation
 must not wait for that ingest (nor push millions of events through Kafka) to get days of
 history, so this module turns `vodlake.playback_sim` events into silver-shaped rows (schema
 SILVER_PLAYBACK, kafka_partition/kafka_offset null because they never crossed Kafka) and

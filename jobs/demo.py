@@ -114,7 +114,7 @@ STAGES: list[tuple[str, Callable[[DemoContext], list[tuple[str, object]]]]] = [
     ("foundation: Kafka -> Delta -> Elasticsearch", stage_foundation),
     ("upload -> chunked transcode -> HLS/DASH -> catalog", _lazy("_demo_transcode")),
     ("search: catalog -> Elasticsearch, typo-tolerant search", _lazy("_demo_search")),
-    ("playback telemetry: Kafka -> bronze -> silver", _lazy("_demo_playback")),
+    ("playback telemetry: Kafka -> bronze + silver", _lazy("_demo_playback")),
     ("nightly analytics: popularity -> placement -> evaluation", _lazy("_demo_analytics")),
 ]
 
