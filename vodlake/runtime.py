@@ -29,13 +29,20 @@ def add_common_options(
     if env:
         parser.add_argument("--env", default=None, help="conf/<env>.yaml to load (default: local)")
     parser.add_argument("--master", default=None, help=master_help)
+    add_set_option(parser)
+
+
+def add_set_option(
+    parser: argparse.ArgumentParser, example: str = "paths.home=/data/vodlake"
+) -> None:
+    """--set KEY=VALUE (repeatable) into `args.overrides`, read by config_from."""
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
+        help=f"override a config key, e.g. --set {example} (repeatable)",
     )
 
 

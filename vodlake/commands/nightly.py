@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from vodlake.runtime import add_common_options
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from vodlake.jobs.nightly import add_arguments
@@ -17,15 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "prefill manifests, then evaluate yesterday's forecast on that day. Each step replaces "
         "only that day's output, so a rerun is safe."
     )
-    parser.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
-    )
+    add_common_options(parser, env=False)
     add_arguments(parser)
 
 

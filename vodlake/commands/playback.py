@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from vodlake import playback_sim as ps
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
+from vodlake.runtime import add_set_option
 
 DEFAULT_SYNTHETIC_VIDEOS = 200
 
@@ -268,14 +269,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rows-per-file", type=int, default=1_000_000, help="JSON lines per file in --out"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set kafka.bootstrap_servers=127.0.0.1:9092",
-    )
+    add_set_option(parser, "kafka.bootstrap_servers=127.0.0.1:9092")
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 
 from vodlake.errors import VodlakeError
+from vodlake.runtime import add_common_options
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -110,15 +111,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "duplicates removed. Exits 1 when it does not hold."
     )
     parser.add_argument("what", choices=["playback"], help="the pipeline to reconcile")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
-    )
-    parser.add_argument("--master", default=None, help="Spark master, e.g. spark://host:7077")
+    add_common_options(parser, env=False)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

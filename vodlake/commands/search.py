@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from vodlake.config import Config, load_config
 from vodlake.errors import VodlakeError
-from vodlake.runtime import overrides_from
+from vodlake.runtime import add_set_option, overrides_from
 
 ACTIONS = ("check", "suggest")
 MAX_LIMIT = 1000
@@ -39,14 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--language", help="only videos in this language (e.g. en)")
     parser.add_argument("--limit", type=int, default=10, help="results to show (default 10)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set elasticsearch.port=9201 (repeatable)",
-    )
+    add_set_option(parser, "elasticsearch.port=9201")
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -12,7 +12,7 @@ import json
 import os
 
 from vodlake.config import load_config
-from vodlake.runtime import overrides_from
+from vodlake.runtime import add_set_option, overrides_from
 from vodlake.uploads import Metadata, split_list, upload
 
 
@@ -29,14 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="upload as this video (default: derived from the file's content hash)",
     )
     parser.add_argument("--json", action="store_true", help="print the event as JSON too")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set paths.home=/data/vodlake (repeatable)",
-    )
+    add_set_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
