@@ -40,16 +40,18 @@ from vodlake import cachesim
 from vodlake.config import Config
 from vodlake.errors import VodlakeError, run_entrypoint
 from vodlake.jobs import _analytics_io as io
-from vodlake.jobs.popularity import add_date_argument, read_silver, segment_sizes
+from vodlake.jobs.popularity import (
+    add_date_argument,
+    forecast_popularity,
+    read_silver,
+    segment_sizes,
+)
 from vodlake.runtime import config_from, job_parser, spark_from
 from vodlake.schemas import PLACEMENT_EVAL
 from vodlake.tables import Tables
 from vodlake.transforms.placement import candidates, plan_placement
 from vodlake.transforms.popularity import (
     chunk_requests,
-    edge_attributes,
-    edge_file_stats,
-    popularity_from_stats,
 )
 
 Log = Callable[[str], None]
@@ -286,16 +288,7 @@ def evaluate(
         )
         pc = cfg.placement
         train = requests.where(F.col("event_date") < F.lit(test_day))
-        stats = edge_file_stats(
-            train, train_end, half_life_days=pc.trend_half_life_days, lookback_days=train_days
-        ).persist()
-        forecast = popularity_from_stats(
-            stats,
-            edge_attributes(train),
-            train_end,
-            local_weight=pc.local_weight,
-            file_sizes=segment_sizes(spark, cfg),
-        )
+        stats, forecast = forecast_popularity(spark, cfg, train, train_end, train_days)
         test_edges = sorted(
             r["edge_id"]
             for r in requests.where(F.col("event_date") == F.lit(test_day))

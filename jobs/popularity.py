@@ -86,6 +86,32 @@ def report_invalid(silver: DataFrame, log: Log) -> int:
     return total
 
 
+def forecast_popularity(
+    spark: SparkSession, cfg: Config, requests: DataFrame, day: date, lookback_days: int
+) -> tuple[DataFrame, DataFrame]:
+    """(per edge x file stats, cached; popularity with trend and forecast) as of ``day``.
+
+    The nightly job writes this as gold and the evaluation judges the same forecast, so both
+    build it here. The caller unpersists the stats.
+    """
+    pc = cfg.placement
+    stats = edge_file_stats(
+        requests, day, half_life_days=pc.trend_half_life_days, lookback_days=lookback_days
+    ).persist()
+    try:
+        popularity = popularity_from_stats(
+            stats,
+            edge_attributes(requests),
+            day,
+            local_weight=pc.local_weight,
+            file_sizes=segment_sizes(spark, cfg),
+        )
+    except BaseException:
+        stats.unpersist()
+        raise
+    return stats, popularity
+
+
 def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[str, int]:
     """Compute and write gold popularity of ``day``; returns row counts."""
     pc = cfg.placement
@@ -102,19 +128,7 @@ def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[s
                 f"silver_playback has no chunk requests on {day}",
                 hint="check the date, or that the playback ingest has processed that day",
             )
-        stats = edge_file_stats(
-            requests,
-            day,
-            half_life_days=pc.trend_half_life_days,
-            lookback_days=pc.trend_lookback_days,
-        ).persist()
-        gold = popularity_from_stats(
-            stats,
-            edge_attributes(requests),
-            day,
-            local_weight=pc.local_weight,
-            file_sizes=segment_sizes(spark, cfg),
-        )
+        stats, gold = forecast_popularity(spark, cfg, requests, day, pc.trend_lookback_days)
         path = Tables(cfg).replace_date(spark, "gold_popularity", gold, day)
         summary = stats.agg(
             F.sum((F.col("day_requests") > 0).cast("long")).alias("requested"),
