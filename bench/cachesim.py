@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vodlake import cachesim
-from vodlake.cachesim import Trace, simulate
+from vodlake.placement import simulator as cachesim
+from vodlake.placement.simulator import Trace, simulate
 
 
 def zipf_trace(n_requests: int, n_objects: int, alpha: float, seed: int) -> Trace:

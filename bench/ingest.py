@@ -36,9 +36,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vodlake import kafka_io
-from vodlake import playback_sim as ps
 from vodlake.config import Config, load_config
+from vodlake.lake import kafka_io
+from vodlake.telemetry import generator as ps
 
 GOAL_EVENTS_PER_S = 100_000
 GOAL_RATIO = 0.5
@@ -142,7 +142,7 @@ def commit_latencies_ms(spark: Any, cfg: Config) -> list[float]:
     """Per silver row: commit time of the Delta version that added its file - Kafka timestamp."""
     from pyspark.sql import functions as F
 
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)
     silver_path = tables.path("silver_playback")
@@ -213,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary lake")
     args = parser.parse_args(argv)
 
-    from vodlake.session import get_spark
-    from vodlake.streaming import playback as stream
-    from vodlake.tables import Tables
+    from vodlake.lake.session import get_spark
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry import ingest as stream
 
     home = Path(tempfile.mkdtemp(prefix="vodlake-bench-ingest-"))
     name = uuid.uuid4().hex[:8]

@@ -27,9 +27,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from vodlake.config import load_config
-from vodlake.jobs._demo_search import misspell
-from vodlake.jobs.search_sync import write_documents
-from vodlake.search import (
+from vodlake.demo.search import misspell
+from vodlake.lake.session import get_spark
+from vodlake.search.index import (
     alias_name,
     client,
     create_video_index,
@@ -37,7 +37,7 @@ from vodlake.search import (
     search_videos,
     suggest_titles,
 )
-from vodlake.session import get_spark
+from vodlake.search.sync import write_documents
 from vodlake.transforms.search_docs import to_documents
 
 # Title words: three per title gives about a million distinct titles.

@@ -35,10 +35,10 @@ from typing import Any
 import ffmpeg
 
 from vodlake.config import load_config
+from vodlake.lake.storage import parse_uri
 from vodlake.media import Chunk, EncodeSettings, encode_audio, encode_chunk, inspect, ladder_for
 from vodlake.media import package as package_video
 from vodlake.media.samples import make_sample
-from vodlake.storage import parse_uri
 
 BOUNDARY_FRAMES = 25
 
@@ -80,9 +80,9 @@ def boundary_psnr(per_frame: list[float], boundaries: list[int]) -> float:
 
 
 def run_vodlake(cfg, spark, source: Path) -> dict[str, Any]:
-    from vodlake import transcode as tc
-    from vodlake.streaming.uploads import Phases, task_attempts, transcode_videos
-    from vodlake.uploads import store_source, video_id_for
+    from vodlake.catalog import transcode as tc
+    from vodlake.catalog.stream import Phases, task_attempts, transcode_videos
+    from vodlake.catalog.uploads import store_source, video_id_for
 
     spec = tc.TranscodeSpec.from_config(cfg, max_attempts=task_attempts(spark))
     uri, digest, _ = store_source(cfg, source, spec.storage)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             f"segments {t.segment_seconds:g} s, {t.segments_per_chunk} per unit, "
             f"threads/unit {t.threads_per_unit}; load avg {load()}"
         )
-        from vodlake.session import get_spark
+        from vodlake.lake.session import get_spark
 
         spark = get_spark(cfg, app_name="vodlake-bench-transcode", master=args.master)
         # warm up what the first batch of a long-running stream has paid for already:

@@ -11,7 +11,7 @@ dbutils.widgets.text("table_path", "")
 # COMMAND ----------
 
 from vodlake.config import load_config
-from vodlake.tables import Tables
+from vodlake.lake.tables import Tables
 from vodlake.transforms.demo import events_per_video
 
 cfg = load_config(dbutils.widgets.get("env"))

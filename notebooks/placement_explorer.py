@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
 from vodlake.config import load_config
-from vodlake.jobs.evaluate_placement import chart_figure, evaluation_from_table
-from vodlake.tables import Tables
+from vodlake.placement.evaluation import chart_figure, evaluation_from_table
+from vodlake.lake.tables import Tables
 from vodlake.transforms.placement import summarize_plan
 
 lake = dbutils.widgets.get("lake")

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
 from vodlake.config import load_config
-from vodlake.tables import Tables
+from vodlake.lake.tables import Tables
 from vodlake.transforms.popularity import chunk_curve, top_files
 
 lake = dbutils.widgets.get("lake")

@@ -22,8 +22,8 @@ def analytics_lake(
     """Generate ``days`` days into silver under ``home``; run popularity + placement for the
     day before the last and the whole nightly chain for the last day (trained on the rest)."""
     from vodlake.config import load_config
-    from vodlake.jobs import _playback_history as history
-    from vodlake.jobs import nightly
+    from vodlake.placement import nightly
+    from vodlake.telemetry import history
 
     cfg = load_config("test", overrides={"paths": {"home": str(home)}})
     catalog = history.short_catalog(titles, seed, max_duration_s=max_duration_s)

@@ -58,7 +58,7 @@ def live_services(cfg) -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def spark(cfg):
     """One SparkSession for the whole run, tuned for small data (conf/test.yaml)."""
-    from vodlake.session import get_spark
+    from vodlake.lake.session import get_spark
 
     session = get_spark(cfg, app_name="vodlake-tests")
     yield session

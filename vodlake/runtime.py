@@ -76,6 +76,6 @@ def config_from(args: argparse.Namespace) -> Config:
 
 
 def spark_from(args: argparse.Namespace, cfg: Config, app_name: str) -> SparkSession:
-    from vodlake.session import get_spark
+    from vodlake.lake.session import get_spark
 
     return get_spark(cfg, app_name=app_name, master=getattr(args, "master", None))

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from tests.analytics_fixtures import analytics_lake
 from vodlake.errors import VodlakeError
-from vodlake.tables import Tables
+from vodlake.lake.tables import Tables
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def _partition(spark, cfg, table: str, day):
 
 
 def _manifest_files(cfg, day) -> dict[str, bytes]:
-    from vodlake.jobs.placement import manifest_dir
+    from vodlake.placement.manifests import manifest_dir
 
     folder = Path(manifest_dir(cfg, day))
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.json"))}
@@ -68,7 +68,7 @@ def test_the_chain_ran_every_step(lake) -> None:
 
 
 def test_popularity_rerun_replaces_only_its_date(spark, lake) -> None:
-    from vodlake.jobs import popularity
+    from vodlake.placement import forecast as popularity
 
     cfg, day, before = lake["cfg"], lake["history"].last, lake["before"]
     snapshot = _rows_digest(_partition(spark, cfg, "gold_popularity", day))
@@ -80,7 +80,7 @@ def test_popularity_rerun_replaces_only_its_date(spark, lake) -> None:
 
 
 def test_placement_rerun_writes_identical_manifests(spark, lake) -> None:
-    from vodlake.jobs import placement
+    from vodlake.placement import manifests as placement
 
     cfg, day, before = lake["cfg"], lake["history"].last, lake["before"]
     table = _rows_digest(_partition(spark, cfg, "placement", day))
@@ -120,7 +120,7 @@ def test_placement_respects_capacity_budget_and_yesterday(spark, lake) -> None:
 def test_manifest_drives_the_cachesim_cli(spark, lake, tmp_path) -> None:
     """Yesterday's manifest replayed by `vodlake cachesim` against that edge's day of requests."""
     from vodlake.commands import cachesim as cli
-    from vodlake.jobs.placement import manifest_dir
+    from vodlake.placement.manifests import manifest_dir
     from vodlake.transforms.popularity import chunk_requests
 
     cfg, day = lake["cfg"], lake["history"].last
@@ -151,7 +151,7 @@ def test_manifest_drives_the_cachesim_cli(spark, lake, tmp_path) -> None:
 
 
 def test_evaluation_covers_every_policy_and_capacity(spark, lake) -> None:
-    from vodlake.jobs.evaluate_placement import DEFAULT_FRACTIONS, POLICIES
+    from vodlake.placement.evaluation import DEFAULT_FRACTIONS, POLICIES
 
     cfg, day = lake["cfg"], lake["history"].last
     rows = _partition(spark, cfg, "placement_eval", day).toPandas()
@@ -175,7 +175,7 @@ def test_evaluation_covers_every_policy_and_capacity(spark, lake) -> None:
 
 
 def test_evaluation_rerun_changes_nothing(spark, lake) -> None:
-    from vodlake.jobs import evaluate_placement
+    from vodlake.placement import evaluation as evaluate_placement
 
     cfg, made = lake["cfg"], lake["history"]
     before = _rows_digest(_partition(spark, cfg, "placement_eval", made.last))
@@ -200,7 +200,8 @@ def test_prefill_meets_the_acceptance_bar(lake) -> None:
 
 
 def test_a_day_without_playback_is_a_clear_error(spark, lake) -> None:
-    from vodlake.jobs import placement, popularity
+    from vodlake.placement import forecast as popularity
+    from vodlake.placement import manifests as placement
 
     cfg, made = lake["cfg"], lake["history"]
     empty_day = made.last.replace(year=made.last.year + 1)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vodlake import kafka_io
-from vodlake.jobs.demo import demo_records
-from vodlake.search import client as es_client
+from vodlake.demo.stages import demo_records
+from vodlake.lake import kafka_io
+from vodlake.search.index import client as es_client
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ def hops(live_services, spark, tmp_path_factory):
     import uuid
 
     from vodlake.config import load_config
-    from vodlake.streaming import demo_events
+    from vodlake.demo import events as demo_events
 
     home = tmp_path_factory.mktemp("foundation")
     cfg = load_config("test", overrides={"paths": {"home": str(home)}})
@@ -77,7 +77,7 @@ def test_search_finds_titles(hops) -> None:
 
 def test_rerun_on_same_checkpoint_adds_nothing(hops, spark) -> None:
     """Exactly once: a second availableNow run over the same checkpoint writes no rows."""
-    from vodlake.streaming import demo_events
+    from vodlake.demo import events as demo_events
 
     query = demo_events.start(
         spark,

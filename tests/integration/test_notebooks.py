@@ -22,7 +22,7 @@ def test_notebooks_exist_and_are_databricks_source() -> None:
 @pytest.fixture(scope="module")
 def notebook_params(spark, tmp_path_factory) -> dict[str, dict[str, str]]:
     """Per notebook: the parameters that point it at small tables written here."""
-    from vodlake.jobs.demo import demo_records
+    from vodlake.demo.stages import demo_records
     from vodlake.schemas import DEMO_EVENT
 
     home = tmp_path_factory.mktemp("notebooks")

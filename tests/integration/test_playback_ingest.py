@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from vodlake import kafka_io
-from vodlake import playback_sim as ps
+from vodlake.lake import kafka_io
 from vodlake.schemas import SILVER_PLAYBACK
+from vodlake.telemetry import generator as ps
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def _send_raw(cfg, topic: str, records: list[tuple[bytes | None, bytes, int | No
 
 
 def _silver_rows(spark, cfg) -> list[tuple]:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     df = Tables(cfg).read(spark, "silver_playback")
     return [
@@ -118,7 +118,7 @@ def _expected_rows(events: list[dict[str, Any]]) -> list[tuple]:
 
 
 def _quarantine(spark, cfg) -> dict[str, str]:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     rows = Tables(cfg).read(spark, "quarantine_playback").collect()
     return {r.raw_value: r.reason for r in rows}
@@ -140,7 +140,7 @@ def ingested(live_services, spark, tmp_path_factory) -> dict[str, Any]:
     import uuid
 
     from vodlake.config import load_config
-    from vodlake.streaming import playback as stream
+    from vodlake.telemetry import ingest as stream
 
     name = uuid.uuid4().hex[:8]
     topic = f"playback-{name}"
@@ -174,7 +174,7 @@ def ingested(live_services, spark, tmp_path_factory) -> dict[str, Any]:
 
 
 def test_bronze_holds_every_record_once(ingested, spark) -> None:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     cfg = ingested["cfg"]
     assert sum(kafka_io.end_offsets(cfg, ingested["topic"]).values()) == ingested["produced"]
@@ -187,7 +187,7 @@ def test_bronze_holds_every_record_once(ingested, spark) -> None:
 def test_silver_is_exactly_the_unique_valid_events(ingested, spark) -> None:
     from delta.tables import DeltaTable
 
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     cfg = ingested["cfg"]
     got = _silver_rows(spark, cfg)
@@ -207,7 +207,7 @@ def test_bad_data_is_quarantined_with_its_reason(ingested, spark) -> None:
 def test_a_session_spread_over_partitions_in_shuffled_order_comes_out_right(
     ingested, spark
 ) -> None:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     session = ingested["session"]
     sid = session[0]["session_id"]
@@ -245,7 +245,7 @@ def test_reconciliation_fails_when_a_silver_row_is_lost(ingested, spark, capsys)
     from delta.tables import DeltaTable
 
     from vodlake.config import load_config
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     cfg = ingested["cfg"]
     home = Path(cfg.paths.home).parent / (Path(cfg.paths.home).name + "-copy")
@@ -273,9 +273,9 @@ def test_silver_dedupe_matches_event_id_within_the_watermark(
     Both ways of deciding give this: the possible copies listed on the driver, and (over the
     candidate limit) the exact rules on every row.
     """
-    from vodlake.streaming import playback
-    from vodlake.streaming.playback import insert_new_events
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry import ingest as playback
+    from vodlake.telemetry.ingest import insert_new_events
 
     monkeypatch.setattr(playback, "CANDIDATE_LIMIT", limit)
 
@@ -328,8 +328,8 @@ def test_stop_mid_stream_and_restart_loses_and_duplicates_nothing(
     live_services, spark, make_cfg, unique
 ) -> None:
     from vodlake.commands.reconcile import reconcile_playback
-    from vodlake.streaming import playback as stream
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry import ingest as stream
 
     topic = f"playback-stop-{unique}"
     cfg = make_cfg(
@@ -431,8 +431,8 @@ def _kill_when_marked(proc: subprocess.Popen, mark: Path, log: Path) -> str:
 def test_sigkill_mid_batch_and_restart_loses_and_duplicates_nothing(
     live_services, spark, make_cfg, unique, tmp_path
 ) -> None:
-    from vodlake.streaming.playback import INGEST_QUERY
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry.ingest import INGEST_QUERY
 
     topic = f"playback-kill-{unique}"
     cfg = make_cfg(kafka={"topics": {"playback": topic}})

@@ -15,12 +15,12 @@ from datetime import date
 import pytest
 
 from tests.search_fixtures import delete_videos, merge_videos, video_row
-from vodlake import search
 from vodlake.cli import main as cli
 from vodlake.config import load_config
-from vodlake.jobs import search_reindex
-from vodlake.jobs.search_sync import check_index, read_state, sync_search
-from vodlake.tables import Tables
+from vodlake.lake.tables import Tables
+from vodlake.search import index as search
+from vodlake.search import reindex as search_reindex
+from vodlake.search.sync import check_index, read_state, sync_search
 
 pytestmark = pytest.mark.integration
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.search_fixtures import delete_videos, merge_videos, video_row
-from vodlake import search
 from vodlake.cli import main as cli
 from vodlake.config import load_config
 from vodlake.errors import VodlakeError, run_entrypoint
-from vodlake.jobs import search_sync
-from vodlake.jobs.search_sync import check_index, read_state, sync_search
+from vodlake.lake.tables import Tables
+from vodlake.search import index as search
+from vodlake.search import sync as search_sync
+from vodlake.search.sync import check_index, read_state, sync_search
 from vodlake.services.common import port_open
 from vodlake.services.elasticsearch import ElasticsearchService
-from vodlake.tables import Tables
 
 pytestmark = pytest.mark.integration
 

@@ -28,11 +28,11 @@ from typing import Any
 import pytest
 import yaml
 
-from vodlake import uploads
+from vodlake.catalog import uploads
+from vodlake.lake.storage import parse_uri
 from vodlake.media import probe
 from vodlake.media.samples import make_sample
 from vodlake.media.verify import keyframe_at_segment_starts, verify_playable
-from vodlake.storage import parse_uri
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def local(uri: str) -> Path:
 
 def snapshot(spark, cfg) -> dict[str, Any]:
     """The catalog as plain Python, so later runs cannot change what a test looks at."""
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     t = Tables(cfg)
     return {
@@ -104,7 +104,7 @@ def snapshot(spark, cfg) -> dict[str, Any]:
 
 
 def run_stream(spark, cfg) -> list:
-    from vodlake.streaming import uploads as stream
+    from vodlake.catalog import stream
 
     reports: list = []
     query = stream.start(spark, cfg, once=True, reports=reports)
@@ -266,7 +266,7 @@ def test_videos_command_lists_the_catalog(story, capsys) -> None:
 
 
 def test_change_feed_records_the_status_transitions(story, spark) -> None:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     path = Tables(story["cfg"]).path("videos")
     changes = (

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.integration.test_transcode import overrides, set_args, vodlake_cmd
-from vodlake import uploads
+from vodlake.catalog import uploads
 from vodlake.media.samples import make_sample
 
 pytestmark = pytest.mark.integration
@@ -184,7 +184,7 @@ def cluster_run(live_services, cluster, tmp_path_factory) -> dict[str, Any]:
 
 
 def test_the_video_is_ready(cluster_run, spark) -> None:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     video = (
         Tables(cluster_run["cfg"])
@@ -197,7 +197,7 @@ def test_the_video_is_ready(cluster_run, spark) -> None:
 
 
 def test_segments_record_units_on_more_than_one_executor(cluster_run, spark) -> None:
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     rows = (
         Tables(cluster_run["cfg"])

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vodlake.cachesim import (
+from vodlake.commands import cachesim as cli
+from vodlake.errors import VodlakeError
+from vodlake.placement.simulator import (
     BELADY_NOTE,
     RESULT_COLUMNS,
     Trace,
@@ -24,8 +26,6 @@ from vodlake.cachesim import (
     simulate,
     simulate_frame,
 )
-from vodlake.commands import cachesim as cli
-from vodlake.errors import VodlakeError
 
 
 def make(reqs: list[tuple[str, int]], times: list[float] | None = None) -> Trace:

@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from vodlake import schemas
+from vodlake.catalog.uploads import Metadata, make_event
 from vodlake.media.plan import plan_chunks
 from vodlake.transforms.catalog import (
     AUDIO_UNIT,
@@ -26,7 +27,6 @@ from vodlake.transforms.catalog import (
     videos_insert_values,
     videos_update_set,
 )
-from vodlake.uploads import Metadata, make_event
 
 T0 = "2026-11-26T10:00:00Z"
 
@@ -294,7 +294,7 @@ def test_plan_units_adds_one_audio_unit_per_video_with_audio(spark: SparkSession
 
 
 def test_audio_unit_constant_matches_the_executor_code() -> None:
-    from vodlake import transcode
+    from vodlake.catalog import transcode
 
     assert transcode.AUDIO_UNIT == AUDIO_UNIT
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from vodlake.cachesim import load_manifest
 from vodlake.config import EdgeConf
+from vodlake.placement.simulator import load_manifest
 from vodlake.transforms.placement import PLAN_COLUMNS, candidates, plan_placement, summarize_plan
 
 KEYS = "edge_id string, video_id string, rendition string, chunk_idx int"
@@ -197,7 +197,7 @@ def test_bad_parameters_are_refused(spark) -> None:
 def test_manifest_document_round_trips_through_the_simulator(tmp_path: Path) -> None:
     from pyspark.sql import Row
 
-    from vodlake.jobs.placement import manifest_bytes, manifest_document
+    from vodlake.placement.manifests import manifest_bytes, manifest_document
 
     edge = EdgeConf(id="e1", region="r", isp="i", capacity_bytes=100, fill_window_hours=1)
     rows = [
@@ -227,7 +227,7 @@ def test_manifest_document_round_trips_through_the_simulator(tmp_path: Path) -> 
 
 def test_manifest_prefix_is_the_smaller_placement(spark) -> None:
     """The evaluation cuts one ranking per capacity: it must equal planning at that capacity."""
-    from vodlake.jobs.evaluate_placement import manifest_prefix
+    from vodlake.placement.evaluation import manifest_prefix
 
     big = _plan(spark, KNAPSACK, [("e1", 1000, 1000)]).toPandas()
     for capacity in (30, 80, 100, 140):
@@ -240,8 +240,8 @@ def test_manifest_prefix_is_the_smaller_placement(spark) -> None:
 
 def test_schedule_definitions_point_at_real_jobs() -> None:
     """conf/schedule: every task runs an existing entry point, dependencies form the chain."""
-    from vodlake.jobs.nightly import STEPS, parse_steps
-    from vodlake.jobs.popularity import parse_date
+    from vodlake.placement.forecast import parse_date
+    from vodlake.placement.nightly import STEPS, parse_steps
 
     root = Path(__file__).parents[2]
     job = json.loads((root / "conf/schedule/nightly_job.json").read_text())

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from vodlake import playback_sim as ps
 from vodlake.cli import main
 from vodlake.commands.playback import catalog_from_rows, throttle
 from vodlake.commands.reconcile import Reconciliation
+from vodlake.telemetry import generator as ps
 
 
 def _segments(video_id: str, renditions: dict[str, list[int]], seconds: float = 4.0) -> list:
@@ -116,7 +116,7 @@ def test_reconciliation_lines_show_the_equation_and_the_verdict() -> None:
 
 def test_the_watermark_setting_is_checked_before_it_reaches_sql() -> None:
     from vodlake.errors import VodlakeError
-    from vodlake.streaming.playback import watermark_interval
+    from vodlake.telemetry.ingest import watermark_interval
 
     assert watermark_interval("1 hour") == "INTERVAL 1 HOUR"
     assert watermark_interval("90 seconds") == "INTERVAL 90 SECOND"

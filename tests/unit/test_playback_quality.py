@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vodlake import playback_sim as ps
-from vodlake.quality import PlaybackQuality, build_rules
 from vodlake.schemas import BRONZE_PLAYBACK
+from vodlake.telemetry import generator as ps
+from vodlake.telemetry.quality import PlaybackQuality, build_rules
 from vodlake.transforms import playback as tp
 
 UTC = timezone.utc

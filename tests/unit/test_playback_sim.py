@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from vodlake import playback_sim as ps
 from vodlake.config import EdgeConf, PopulationConf, TopologyConf
 from vodlake.errors import VodlakeError
+from vodlake.telemetry import generator as ps
 
 UTC = timezone.utc
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +128,7 @@ def test_same_seed_same_events_in_another_process():
     code = (
         "import hashlib, json\n"
         "from tests.unit.test_playback_sim import _tiny_catalog, _topology\n"
-        "from vodlake import playback_sim as ps\n"
+        "from vodlake.telemetry import generator as ps\n"
         "evs = ps.generate(_tiny_catalog(20, 12), _topology(), 2, 30, 99)\n"
         "print(hashlib.sha256(''.join(json.dumps(e) for e in evs).encode()).hexdigest())\n"
     )

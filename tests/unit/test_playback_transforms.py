@@ -10,8 +10,8 @@ import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from vodlake import playback_sim as ps
 from vodlake.schemas import BRONZE_PLAYBACK, QUARANTINE, SILVER_PLAYBACK
+from vodlake.telemetry import generator as ps
 from vodlake.transforms import playback as tp
 
 UTC = timezone.utc

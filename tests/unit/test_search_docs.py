@@ -8,9 +8,9 @@ from datetime import date, datetime, timezone
 import pytest
 
 from tests.search_fixtures import video_row, videos_frame
-from vodlake import search
 from vodlake.config import load_config
-from vodlake.jobs.search_sync import _iso, _micros, es_hadoop_failure
+from vodlake.search import index as search
+from vodlake.search.sync import _iso, _micros, es_hadoop_failure
 from vodlake.transforms import search_docs
 from vodlake.transforms.search_docs import (
     DOCUMENT_COLUMNS,
@@ -241,7 +241,7 @@ def test_es_hadoop_failures_are_told_apart() -> None:
 
 
 def test_misspell_makes_one_transposition_in_the_longest_word() -> None:
-    from vodlake.jobs._demo_search import misspell
+    from vodlake.demo.search import misspell
 
     assert misspell("Ocean Deep") == "Oecan Deep"
     assert misspell("Night Train 2") == "Ngiht Train 2"  # first of the longest words

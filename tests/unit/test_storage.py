@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vodlake.storage import (
+from vodlake.lake.storage import (
     S3Options,
     Storage,
     StorageError,

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vodlake import transcode
-from vodlake.errors import MediaError, VodlakeError
-from vodlake.storage import parse_uri
-from vodlake.streaming.uploads import with_local_retries
-from vodlake.uploads import (
+from vodlake.catalog import transcode
+from vodlake.catalog.stream import with_local_retries
+from vodlake.catalog.uploads import (
     Metadata,
     check_video_id,
     make_event,
@@ -21,6 +19,8 @@ from vodlake.uploads import (
     upload,
     video_id_for,
 )
+from vodlake.errors import MediaError, VodlakeError
+from vodlake.lake.storage import parse_uri
 
 
 def test_split_list() -> None:

@@ -4,8 +4,8 @@ import pytest
 
 from vodlake import versions
 from vodlake.cli import COMMANDS, main
+from vodlake.lake.session import spark_conf
 from vodlake.runtime import overrides_from
-from vodlake.session import spark_conf
 
 
 def test_one_spark_version_for_pyspark_and_kafka_connector() -> None:

@@ -11,7 +11,8 @@ import json
 import sys
 from typing import TextIO
 
-from vodlake.cachesim import (
+from vodlake.errors import VodlakeError
+from vodlake.placement.simulator import (
     POLICIES,
     POLICY_HELP,
     SimResult,
@@ -20,7 +21,6 @@ from vodlake.cachesim import (
     read_trace,
     simulate,
 )
-from vodlake.errors import VodlakeError
 
 _COLUMNS = (
     ("policy", "<"),

@@ -1,6 +1,6 @@
 """`vodlake nightly --date D`: the nightly chain silver -> popularity -> placement -> evaluation.
 
-The CLI only parses; the work is `vodlake.jobs.nightly`, the same code `spark-submit
+The CLI only parses; the work is `vodlake.placement.nightly`, the same code `spark-submit
 jobs/nightly.py` runs, so a scheduler can call either.
 """
 
@@ -12,7 +12,7 @@ from vodlake.runtime import add_common_options
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from vodlake.jobs.nightly import add_arguments
+    from vodlake.placement.nightly import add_arguments
 
     parser.description = (
         "Run the nightly chain for one day: check silver, gold popularity, placement and "
@@ -24,6 +24,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vodlake.jobs.nightly import run_args
+    from vodlake.placement.nightly import run_args
 
     return run_args(args)

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from vodlake import playback_sim as ps
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.runtime import add_set_option
+from vodlake.telemetry import generator as ps
 
 DEFAULT_SYNTHETIC_VIDEOS = 200
 
@@ -93,7 +93,7 @@ def catalog_from_tables(spark: Any, cfg: Config) -> tuple[list[ps.CatalogVideo],
     """The ready videos of the Delta `videos` table with the sizes of their video segments."""
     from pyspark.sql import functions as F
 
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)
     latest = (
@@ -133,7 +133,7 @@ def _local_path(uri: str) -> str | None:
 
 def catalog_tables_present(cfg: Config) -> bool | None:
     """Whether `videos` and `segments` exist as Delta tables; None when only Spark can tell."""
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)
     present = []
@@ -160,13 +160,13 @@ def load_catalog(
     """
     if not synthetic and catalog_tables_present(cfg) is not False:
         if spark_factory is None:
-            from vodlake.session import get_spark
+            from vodlake.lake.session import get_spark
 
             def spark_factory() -> Any:
                 return get_spark(cfg, app_name="vodlake-simulate-playback")
 
         spark = spark_factory()
-        from vodlake.tables import Tables
+        from vodlake.lake.tables import Tables
 
         tables = Tables(cfg)
         if tables.exists(spark, "videos") and tables.exists(spark, "segments"):
@@ -273,7 +273,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from vodlake import kafka_io
+    from vodlake.lake import kafka_io
     from vodlake.runtime import config_from
 
     out = out if out is not None else sys.stdout

@@ -69,7 +69,7 @@ def reconcile_playback(spark: SparkSession, cfg: Config) -> Reconciliation:
     """Count the four terms from bronze_playback, silver_playback and quarantine_playback."""
     from pyspark.sql import functions as F
 
-    from vodlake.tables import Tables
+    from vodlake.lake.tables import Tables
     from vodlake.transforms.playback import QUARANTINE_SOURCE, removed_duplicates
 
     tables = Tables(cfg)

@@ -17,11 +17,7 @@ _KINDS = {"job": "vodlake.jobs", "stream": "vodlake.streaming"}
 
 def available(package: str) -> list[str]:
     pkg = importlib.import_module(package)
-    return sorted(
-        m.name
-        for m in pkgutil.iter_modules(pkg.__path__)
-        if not m.name.startswith("_") and m.name != "common"
-    )
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
 
 
 def run_argv(command: str, argv: list[str], env: str | None) -> int:

@@ -83,7 +83,7 @@ def _search(
     as_json: bool,
     out: TextIO,
 ) -> int:
-    from vodlake.search import client, search_videos
+    from vodlake.search.index import client, search_videos
 
     hits = search_videos(client(cfg), cfg, text, genre=genre, language=language, limit=limit)
     if as_json:
@@ -98,7 +98,7 @@ def _search(
 
 
 def _suggest(cfg: Config, prefix: str, limit: int, as_json: bool, out: TextIO) -> int:
-    from vodlake.search import client, suggest_titles
+    from vodlake.search.index import client, suggest_titles
 
     options = suggest_titles(client(cfg), cfg, prefix, size=limit)
     if as_json:
@@ -148,8 +148,8 @@ def format_rows(rows: list[tuple[str, ...]], align: str) -> str:
 
 # --- check ----------------------------------------------------------------------------------
 def _check(cfg: Config, as_json: bool, out: TextIO) -> int:
-    from vodlake.jobs.search_sync import check_index
-    from vodlake.session import get_spark
+    from vodlake.lake.session import get_spark
+    from vodlake.search.sync import check_index
 
     spark = get_spark(cfg, app_name="vodlake-search-check")
     result = check_index(spark, cfg)

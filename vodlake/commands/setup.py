@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.skip_spark:
         print("Spark connector jars (Delta, Kafka, es-hadoop) -> Ivy cache ...", flush=True)
-        from vodlake.session import get_spark
+        from vodlake.lake.session import get_spark
 
         spark = get_spark(cfg, app_name="vodlake-setup")
         jars = spark.sparkContext.getConf().get("spark.jars", "")

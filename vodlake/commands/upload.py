@@ -11,9 +11,9 @@ import argparse
 import json
 import os
 
+from vodlake.catalog.uploads import Metadata, split_list, upload
 from vodlake.config import load_config
 from vodlake.runtime import add_set_option, overrides_from
-from vodlake.uploads import Metadata, split_list, upload
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -38,8 +38,8 @@ def list_videos(cfg: Config, status: str | None = None, master: str | None = Non
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
-    from vodlake.session import get_spark
-    from vodlake.tables import Tables
+    from vodlake.lake.session import get_spark
+    from vodlake.lake.tables import Tables
 
     own = SparkSession.getActiveSession() is None
     spark = get_spark(cfg, app_name="vodlake-videos", master=master or "local[2]")

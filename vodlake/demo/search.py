@@ -9,9 +9,9 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from vodlake.jobs.search_sync import check_index, sync_search
-from vodlake.search import alias_name, client, search_videos, suggest_titles
-from vodlake.tables import Tables
+from vodlake.lake.tables import Tables
+from vodlake.search.index import alias_name, client, search_videos, suggest_titles
+from vodlake.search.sync import check_index, sync_search
 
 
 def misspell(title: str) -> str:

@@ -30,16 +30,16 @@ from pyspark.sql import functions as F
 
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
-from vodlake.jobs._analytics_io import last_write_rows
-from vodlake.playback_sim import (
+from vodlake.lake.fs import last_write_rows
+from vodlake.lake.tables import Tables
+from vodlake.schemas import PLAYBACK_EVENT, SILVER_PLAYBACK
+from vodlake.telemetry.generator import (
     DEFAULT_LADDER,
     CatalogVideo,
     SimParams,
     generate,
     synthetic_catalog,
 )
-from vodlake.schemas import PLAYBACK_EVENT, SILVER_PLAYBACK
-from vodlake.tables import Tables
 
 # The evaluation's default catalog: 300 titles, at most 10 minutes each, 4 s segments, the
 # six-rung Apple ladder. About 214k chunk files and 284 GB, so 5% of it is ~14 GB.

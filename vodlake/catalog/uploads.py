@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vodlake import storage as st
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
+from vodlake.lake import storage as st
 from vodlake.schemas import UPLOAD_EVENT, UPLOAD_EVENT_TYPES, VIDEO_ID_PATTERN
 
 # Video ids become folder names on origin storage and appear in SQL predicates.
@@ -172,7 +172,7 @@ def store_source(
 
 def send(cfg: Config, events: Iterable[dict[str, Any]], topic: str | None = None) -> int:
     """Produce upload events keyed by video_id (one video's events stay in order)."""
-    from vodlake import kafka_io
+    from vodlake.lake import kafka_io
 
     topic = topic or cfg.kafka.topics.uploads
     kafka_io.ensure_topic(cfg, topic)

@@ -15,9 +15,9 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
-from vodlake import uploads
+from vodlake.catalog import uploads
+from vodlake.lake.tables import Tables
 from vodlake.media.samples import DEMO_SAMPLES, make_from_spec
-from vodlake.tables import Tables
 
 MAX_ROUNDS = 3
 
@@ -32,7 +32,7 @@ def _states(ctx: Any, ids: list[str]) -> dict[str, Any]:
 
 def stage(ctx: Any) -> list[tuple[str, object]]:
     """Upload the samples, transcode them on Spark, return one summary row per video."""
-    from vodlake.streaming import uploads as upload_stream
+    from vodlake.catalog import stream as upload_stream
 
     cfg = ctx.cfg
     folder = Path(tempfile.mkdtemp(prefix="vodlake-demo-samples-"))

@@ -3,7 +3,7 @@
 Kafka `playback` -> bronze_playback -> silver_playback + quarantine_playback, with availableNow
 triggers, then `bronze = silver + quarantine + duplicates removed`. A few deliberately bad
 records and re-sent duplicates ride along so the quarantine and the dedupe have work to show.
-The stage owns the playback topic, tables and checkpoints: it starts each run from empty.
+The stage starts each run from empty, inside the demo namespace (never the production topic).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from vodlake import kafka_io
-from vodlake import playback_sim as ps
+from vodlake.lake import kafka_io
+from vodlake.telemetry import generator as ps
 
 DAYS = 1
 SESSIONS_PER_DAY = 60
@@ -44,16 +44,15 @@ _DROP: Any = object()
 
 
 def _reset(ctx: Any, topic: str) -> None:
-    from vodlake.jobs import _analytics_io as io
-    from vodlake.streaming.playback import INGEST_QUERY
-    from vodlake.tables import Tables
+    """Start from empty: the demo's playback topic, tables and checkpoint (its namespace only)."""
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry.ingest import INGEST_QUERY
 
-    kafka_io.delete_topic(ctx.cfg, topic)
     tables = Tables(ctx.cfg)
-    uris = [tables.path(n) for n in ("bronze_playback", "silver_playback", "quarantine_playback")]
-    uris.append(tables.checkpoint(INGEST_QUERY))
-    for uri in uris:
-        io.delete(ctx.spark, uri)
+    names = ("bronze_playback", "silver_playback", "quarantine_playback")
+    ctx.reset(
+        topics=[topic], paths=[*(tables.path(n) for n in names), tables.checkpoint(INGEST_QUERY)]
+    )
 
 
 def stage(ctx: Any) -> list[tuple[str, object]]:
@@ -62,7 +61,7 @@ def stage(ctx: Any) -> list[tuple[str, object]]:
 
     from vodlake.commands.playback import load_catalog
     from vodlake.commands.reconcile import reconcile_playback
-    from vodlake.streaming import playback as stream
+    from vodlake.telemetry import ingest as stream
 
     cfg = ctx.cfg
     topic = cfg.kafka.topics.playback

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vodlake import storage as st
 from vodlake.errors import MediaError, VodlakeError, describe
+from vodlake.lake import storage as st
 from vodlake.media import (
     Chunk,
     EncodeSettings,

@@ -39,8 +39,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
 from vodlake.config import Config
-from vodlake.playback_sim import CACHE_STATUS_UNKNOWN, DEVICES
 from vodlake.schemas import PLAYBACK_EVENT_TYPES
+from vodlake.telemetry.generator import CACHE_STATUS_UNKNOWN, DEVICES
 
 # Rows are identified by their Kafka position: unique within one topic's bronze table.
 ROW_KEYS: tuple[str, ...] = ("kafka_partition", "kafka_offset")

@@ -1,7 +1,7 @@
 """Demo stage: a short generated playback history, the nightly chain, per-edge figures.
 
-`stage(ctx)` is wired into jobs/demo.py STAGES by the owner. It writes into a lake of its own
-(<paths.home>/demo-analytics/...) because silver's one writer in a real lake is the ingest,
+It writes into a lake of its own (<demo home>/analytics/...) because silver's one writer is the
+ingest,
 generates a few days of playback straight into silver, runs the nightly chain for the last day
 (popularity -> placement -> manifests -> evaluation against the days before) and reports, per
 edge, the prefill manifest it got and the byte hit ratios of prefill, LRU and Belady at 5% of
@@ -15,8 +15,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from vodlake.config import Config
-from vodlake.jobs import _playback_history as history
-from vodlake.jobs import evaluate_placement, nightly
+from vodlake.placement import evaluation as evaluate_placement
+from vodlake.placement import nightly
+from vodlake.telemetry import history
 
 DEMO_FIRST = date(2026, 11, 1)
 
@@ -32,7 +33,7 @@ class DemoSize:
     seed: int = 20261101
 
 
-def analytics_config(cfg: Config, folder: str = "demo-analytics") -> Config:
+def analytics_config(cfg: Config, folder: str = "analytics") -> Config:
     """``cfg`` with lake, checkpoints, origin and reports under <paths.home>/<folder>."""
     root = f"{cfg.paths.home.rstrip('/')}/{folder}"
     paths = cfg.paths.model_copy(

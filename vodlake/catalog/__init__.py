@@ -1,0 +1,1 @@
+"""Uploads in, playable videos out: upload events, the transcode stream and the catalog tables."""

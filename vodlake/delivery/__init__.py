@@ -1,0 +1,1 @@
+"""The delivery plane: edge appliances (nginx), their fill agent, steering and players."""

@@ -1,0 +1,1 @@
+"""Where data lives and moves: the Spark session, Delta tables, object storage, Kafka topics."""

@@ -1,0 +1,1 @@
+"""Popularity forecast, edge placement, prefill manifests, and the cache simulator judging them."""

@@ -1,0 +1,1 @@
+"""Catalog search: the Elasticsearch mapping and queries, the sync from Delta, the reindex."""

@@ -1,0 +1,1 @@
+"""Playback telemetry: the session generator, the quality suite, Kafka -> bronze/silver ingest."""

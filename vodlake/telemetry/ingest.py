@@ -1,0 +1,390 @@
+"""Playback telemetry: Kafka `playback` -> bronze_playback + silver_playback + quarantine_playback.
+
+One query (`start_ingest`, readStream -> foreachBatch -> Delta). Each micro-batch of Kafka
+records is cached once and written three ways:
+
+- bronze_playback, append only: the raw value bytes, key, topic, partition, offset, Kafka
+  timestamp, ingestion time and batch id;
+- quarantine_playback: every rejected row with its reason and raw value;
+- silver_playback (partitioned by event_date): the rows parsed and classified
+  (vodlake.transforms.playback), validated by the Great Expectations suite (vodlake.quality)
+  and deduplicated by event_id.
+Bad data never stops the query: it is data with a reason, not an exception.
+
+Why one query and not bronze -> silver as two: the second query would read back from disk
+every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
+one batch the records are in memory already. Bronze is still the full raw record of what
+arrived, written first in every batch, so silver can always be re-derived from it.
+
+`vodlake stream playback [--once]` and `spark-submit streaming/playback.py [--once]` run it
+(`main`); --once is availableNow: drain Kafka in micro-batches of at most
+`kafka.max_offsets_per_trigger` records, then stop.
+
+Ordering guarantee
+------------------
+Kafka keeps order only within a partition. The producer (`vodlake simulate-playback`, via
+kafka_io.produce with one in-flight request per connection, so retries do not reorder) keys
+every event by session_id, so all events of one session go to one partition in the order they
+were produced. That is the only order Kafka gives: there is no order across partitions, and a
+micro-batch interleaves partitions arbitrarily (the bronze rows keep partition and offset, so
+per-partition order stays visible there).
+
+Silver does not rely on arrival order at all, so even a session whose events arrive across
+partitions and shuffled (a re-keyed producer, a replay, a client that buffers) ends up right:
+- each row's time is its `event_time`, and `event_date` (the partition) comes from it, not from
+  when it arrived; a session's order is rebuilt by sorting on (session_id, event_time);
+- duplicates are matched by event_id whichever copy comes first, and the kept copy is chosen by
+  (event_time, partition, offset), never by arrival;
+- nothing is dropped for being late: no watermark-based state eviction discards rows.
+
+Exactly once
+------------
+foreachBatch is at-least-once: after a crash Spark replays the last micro-batch (the same rows:
+offsets are logged before a batch runs). Every write is therefore idempotent:
+- the bronze, quarantine and silver appends carry txnAppId (query + checkpoint) and txnVersion
+  (batch id), so Delta skips a replayed append it has already committed;
+- silver is insert-only by event_id (see insert_new_events): rows already in silver are never
+  inserted again, which also removes copies that arrive in later batches or after a restart;
+- every verdict is deterministic on replay. "Now" for the future-timestamp rules is the row's
+  `ingested_at`, and that is `current_timestamp()` in the streaming plan, which Spark replaces
+  by the micro-batch's timestamp and logs with its offsets: a replayed batch carries the same
+  value, so each row lands where it landed before.
+
+Why an insert-only write against silver (a MERGE on event_id, in effect) and not
+dropDuplicatesWithinWatermark: the streaming dedupe operator silently drops rows older than
+the watermark (they would vanish from bronze = silver + quarantine + duplicates), keeps its keys
+in the checkpoint's state store, and measures lateness by *processing* progress, so a simulated
+history days old, or one partition lagging another, would be "late" wholesale. Checking silver
+itself, a copy is removed when silver already holds the same event_id with an event_time
+within `playback.watermark` of it (the watermark bounds the match; literal event_date and
+event_time ranges let Delta prune partitions and skip files); late rows are kept; there is no
+state to lose, so the guarantee survives restarts, a new checkpoint, or a crash between two
+writes. The cost is reading the ids of the part of silver in the batch's time window.
+
+Test hook (crash recovery tests only): with VODLAKE_PLAYBACK_CRASH_AT=bronze:N the query
+sleeps after writing batch N (>= N) to bronze and before anything else; with silver:N it
+sleeps after the quarantine append and before the silver append. If
+VODLAKE_PLAYBACK_CRASH_MARK names a file, it is written when the hook is reached, so a test
+knows when to SIGKILL the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from vodlake.config import Config
+from vodlake.errors import VodlakeError
+from vodlake.lake.streams import kafka_source, start_foreach_batch, write_delta_idempotent
+from vodlake.lake.tables import Tables
+from vodlake.telemetry.quality import PlaybackQuality
+from vodlake.transforms.playback import (
+    bronze_from_kafka,
+    dedupe_events,
+    duplicate_candidates,
+    parse_playback,
+    rejected_events,
+    to_quarantine,
+    to_silver,
+    utc_date,
+    valid_events,
+    with_raw_value,
+)
+
+INGEST_QUERY = "playback_ingest"
+# Payloads are unique per row: a Parquet dictionary for them is built and then thrown away.
+BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
+# Up to this many possible copies in one batch are listed on the driver and checked exactly;
+# more (a whole day replayed) and every row of the batch goes through the exact rules.
+CANDIDATE_LIMIT = 50_000
+_INGESTED = "_ingested_at"
+log = logging.getLogger(__name__)
+CRASH_ENV = "VODLAKE_PLAYBACK_CRASH_AT"
+CRASH_MARK_ENV = "VODLAKE_PLAYBACK_CRASH_MARK"
+_WATERMARK = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+def _crash_hook(stage: str, batch_id: int) -> None:
+    """Sleep inside the batch when a test asked for it (see the module docstring)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    want, _, at = spec.partition(":")
+    if want == stage and batch_id >= int(at or 0):
+        mark = os.environ.get(CRASH_MARK_ENV)
+        if mark:
+            Path(mark).write_text(f"{stage}:{batch_id}\n")
+        time.sleep(3600)
+
+
+def watermark_interval(text: str) -> str:
+    """'1 hour' -> 'INTERVAL 1 HOUR' (checked, since it goes into a SQL condition)."""
+    match = _WATERMARK.match(text)
+    if not match:
+        raise VodlakeError(
+            f"playback.watermark {text!r} is not '<n> seconds|minutes|hours|days'",
+            hint="e.g. --set playback.watermark='1 hour'",
+        )
+    return f"INTERVAL {match.group(1)} {match.group(2).upper()}"
+
+
+class StepTimes:
+    """Seconds spent in each step of the micro-batches so far: where ingest time goes.
+
+    Logged per batch at DEBUG (logger vodlake.streaming.playback); bench/ingest.py prints the
+    totals.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.batches = 0
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class SearchWindow:
+    """Where in silver a copy of a batch's events can be: event_date and event_time bounds."""
+
+    first_date: object
+    last_date: object
+    first_us: int  # epoch microseconds
+    last_us: int
+
+    def condition(self) -> str:
+        """A literal predicate: partition pruning on event_date, file skipping on event_time
+        (each silver file covers the events of one batch, so its event_time range is narrow)."""
+        return (
+            f"event_date BETWEEN DATE'{self.first_date}' AND DATE'{self.last_date}'"
+            f" AND event_time BETWEEN timestamp_micros({self.first_us})"
+            f" AND timestamp_micros({self.last_us})"
+        )
+
+
+def window_columns(rows: Column, interval: str) -> list[Column]:
+    """Aggregates giving a SearchWindow for the `rows` of a batch (see window_of)."""
+    early = F.when(rows, F.col("event_time") - F.expr(interval))
+    late = F.when(rows, F.col("event_time") + F.expr(interval))
+    return [
+        F.min(utc_date(early)).alias("_first_date"),
+        F.max(utc_date(late)).alias("_last_date"),
+        F.min(F.unix_micros(early)).alias("_first_us"),
+        F.max(F.unix_micros(late)).alias("_last_us"),
+    ]
+
+
+def window_of(row: Row) -> SearchWindow | None:
+    if row["_first_date"] is None:
+        return None  # no rows
+    return SearchWindow(row["_first_date"], row["_last_date"], row["_first_us"], row["_last_us"])
+
+
+def insert_new_events(
+    spark: SparkSession,
+    path: str,
+    events: DataFrame,
+    watermark: str,
+    *,
+    app_id: str,
+    batch_id: int,
+    window: SearchWindow | None = None,
+    times: StepTimes | None = None,
+) -> None:
+    """Append one copy of each event that silver does not hold within `watermark` of its time.
+
+    An insert-only MERGE on event_id, written as what it is: one copy per event_id in the
+    batch (dedupe_events), a left anti join against the part of silver a match can live in,
+    then an append carrying txnAppId/txnVersion. Run twice with the same rows it adds nothing.
+    Silver has one writer, this query, so the read and the append need no conflict detection.
+
+    The exact rules sort whole rows; copies are rare. So the ids seen twice among the batch and
+    silver's window are found first by one hash aggregation of ids (duplicate_candidates), the
+    rest of the batch is appended as it is, and only the candidates' rows go through the exact
+    rules. `window` bounds the search (computed from `events` when not given).
+    """
+    interval = watermark_interval(watermark)
+    if window is None:
+        window = window_of(events.agg(*window_columns(F.lit(True), interval)).first())
+    if window is None:
+        return  # an empty batch
+    times = times or StepTimes()
+    stored = (
+        spark.read.format("delta")
+        .load(path)
+        .where(window.condition())
+        .select("event_id", "event_time")
+    )
+    with times.step("dedupe"):
+        found = duplicate_candidates(events, stored).limit(CANDIDATE_LIMIT + 1).collect()
+    if len(found) > CANDIDATE_LIMIT:
+        new = _not_stored(dedupe_events(events), stored, interval)
+    elif found:
+        ids = F.broadcast(spark.createDataFrame([(r.event_id,) for r in found], "event_id string"))
+        doubtful = events.join(ids, "event_id", "left_semi")
+        near = stored.join(ids, "event_id", "left_semi")
+        new = events.join(ids, "event_id", "left_anti").unionByName(
+            _not_stored(dedupe_events(doubtful), near, interval)
+        )
+    else:
+        new = events
+    with times.step("silver"):
+        write_delta_idempotent(new, path, app_id, batch_id)
+
+
+def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFrame:
+    """`events` without those whose id is `stored` with an event_time within `interval`."""
+    match = F.expr(
+        "s.event_id = t.event_id"
+        f" AND t.event_time BETWEEN s.event_time - {interval} AND s.event_time + {interval}"
+    )
+    return events.alias("s").join(stored.alias("t"), match, "left_anti")
+
+
+def write_ingest_batch(
+    batch: DataFrame,
+    batch_id: int,
+    *,
+    cfg: Config,
+    quality: PlaybackQuality,
+    tables: Tables,
+    app_id: str,
+    times: StepTimes | None = None,
+) -> None:
+    """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
+
+    The records are cached once (bronze and the parser read them), and the parsed rows once
+    (GX, quarantine and silver read them). One aggregate over the parsed rows says what work
+    there is, so a clean batch skips the quarantine commit and a batch of only bad rows skips
+    GX and the silver write.
+    """
+    times = times or StepTimes()
+    before = dict(times.seconds)
+    interval = watermark_interval(cfg.playback.watermark)
+    rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED)).persist()
+    parsed = parse_playback(
+        rows, cfg.playback.max_payload_bytes, cfg.playback.future_skew_s
+    ).persist()
+    try:
+        with times.step("bronze"):
+            bronze_path = tables.path("bronze_playback")
+            write_delta_idempotent(rows, bronze_path, app_id, batch_id, **BRONZE_WRITE_OPTIONS)
+        _crash_hook("bronze", batch_id)
+        with times.step("parse"):
+            valid = F.col("reason").isNull()
+            stats = parsed.agg(
+                F.count(F.when(valid, 1)).alias("valid"),
+                F.count(F.when(~valid, 1)).alias("rejected"),
+                *window_columns(valid, interval),
+            ).first()
+        rejected = rejected_events(parsed)
+        passed: DataFrame | None = None
+        gx_failed = False
+        if stats["valid"]:
+            with times.step("quality"):
+                outcome = quality.validate(valid_events(parsed).drop("reason"))
+            passed = outcome.passed
+            gx_failed = not outcome.success
+            if gx_failed:
+                rejected = rejected.unionByName(with_raw_value(outcome.failed, rows))
+        if stats["rejected"] or gx_failed:
+            with times.step("quarantine"):
+                quarantine = to_quarantine(rejected)
+                path = tables.path("quarantine_playback")
+                write_delta_idempotent(quarantine, path, app_id, batch_id)
+        _crash_hook("silver", batch_id)
+        if passed is not None:
+            insert_new_events(
+                batch.sparkSession,
+                tables.path("silver_playback"),
+                to_silver(passed),
+                cfg.playback.watermark,
+                app_id=app_id,
+                batch_id=batch_id,
+                window=window_of(stats),
+                times=times,
+            )
+    finally:
+        parsed.unpersist()
+        rows.unpersist()
+    times.batches += 1
+    spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
+    log.debug("batch %d: %s", batch_id, ", ".join(f"{k} {v:.2f}s" for k, v in spent.items() if v))
+
+
+def start_ingest(
+    spark: SparkSession,
+    cfg: Config,
+    *,
+    topic: str | None = None,
+    once: bool | None = None,
+    quality: PlaybackQuality | None = None,
+    times: StepTimes | None = None,
+) -> StreamingQuery:
+    """Kafka `playback` -> bronze_playback, quarantine_playback and silver_playback.
+
+    `times`, if given, collects the seconds spent per step over all batches.
+    """
+    watermark_interval(cfg.playback.watermark)  # a bad setting fails before the query starts
+    tables = Tables(cfg)
+    for name in ("bronze_playback", "silver_playback", "quarantine_playback"):
+        tables.ensure(spark, name)
+    checkpoint = tables.checkpoint(INGEST_QUERY)
+    app_id = f"{INGEST_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
+    suite = quality or PlaybackQuality(cfg)
+
+    def write_batch(batch: DataFrame, batch_id: int) -> None:
+        write_ingest_batch(
+            batch, batch_id, cfg=cfg, quality=suite, tables=tables, app_id=app_id, times=times
+        )
+
+    # current_timestamp() in the streaming plan is the batch timestamp, logged with the
+    # offsets: a replayed batch gets the same ingested_at (see the module docstring)
+    source = kafka_source(spark, cfg, topic or cfg.kafka.topics.playback).withColumn(
+        _INGESTED, F.current_timestamp()
+    )
+    return start_foreach_batch(source, INGEST_QUERY, checkpoint, write_batch, cfg, once)
+
+
+def await_query(query: StreamingQuery) -> None:
+    """Wait until the query ends (availableNow: drained); raise if it failed."""
+    try:
+        query.awaitTermination()
+    finally:
+        if query.isActive:  # interrupted (Ctrl-C): stop cleanly, the checkpoint stays valid
+            query.stop()
+    error = query.exception()
+    if error is not None:
+        raise RuntimeError(f"streaming query {query.name} failed: {error}")
+
+
+def run(
+    spark: SparkSession, cfg: Config, *, once: bool | None = None, topic: str | None = None
+) -> None:
+    """The ingest query until it ends: availableNow drains Kafka, processingTime runs on."""
+    await_query(start_ingest(spark, cfg, topic=topic, once=once))
+
+
+def table_counts(spark: SparkSession, cfg: Config) -> dict[str, int]:
+    """Rows in bronze_playback, silver_playback and quarantine_playback (0 if absent)."""
+    tables = Tables(cfg)
+    names = ("bronze_playback", "silver_playback", "quarantine_playback")
+    return {
+        name: tables.read(spark, name).count() if tables.exists(spark, name) else 0
+        for name in names
+    }
