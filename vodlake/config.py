@@ -83,13 +83,19 @@ class ElasticsearchConf(_Section):
 
 
 class KafkaServiceConf(_Section):
+    # Broker i (1-based) listens on port + 10*(i-1) and its controller on controller_port +
+    # 10*(i-1); every node is a combined broker+controller (KRaft, static quorum).
     port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
     heap: str = "512m"
+    brokers: int = Field(1, ge=1, le=9)
 
 
 class ElasticsearchServiceConf(_Section):
     heap: str = "512m"
+    # Node i (1-based) serves HTTP on elasticsearch.port + i-1 and transport on port + 100 + i-1;
+    # more than one node form one cluster (vodlake's indices then get one replica).
+    nodes: int = Field(1, ge=1, le=9)
     # Elasticsearch refuses to run as root: when vodlake runs as root it runs the node as this user.
     user: str = "vodlake-es"
     java_home: str | None = None
@@ -167,6 +173,9 @@ class PopulationConf(_Section):
     isp: str
     clients: int = Field(gt=0)
     weight: float = Field(1.0, gt=0)
+    # Client address prefixes (CIDR) this ISP announces in this region: steering matches the
+    # connection's peer address against them, players bind inside them (127.x.y.z on loopback).
+    prefixes: tuple[str, ...] = ()
 
 
 class TopologyConf(_Section):
@@ -194,6 +203,40 @@ class PlacementConf(_Section):
     min_swap_gain: float = Field(0.05, ge=0)
 
 
+class SteeringConf(_Section):
+    """`vodlake steering serve`: ranks edges for a client and a title (issue 13)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8400, ge=1, le=65535)
+    # Each edge's /health and /inventory.json are polled this often; an edge that does not
+    # answer one poll is out until it answers again.
+    health_interval_s: float = Field(2.0, gt=0)
+    health_timeout_s: float = Field(1.0, gt=0)
+    # The ready-video catalog (Delta `videos`) is re-read at most this often.
+    catalog_refresh_s: float = Field(10.0, gt=0)
+
+
+class PlayersConf(_Section):
+    """`vodlake watch`: simulated viewers that really fetch segments (issue 13)."""
+
+    # Last-mile bandwidth per session: lognormal around the median, clipped to [min, max].
+    bandwidth_median_kbps: float = Field(6000.0, gt=0)
+    bandwidth_sigma: float = Field(0.7, ge=0)
+    bandwidth_min_kbps: float = Field(400.0, gt=0)
+    bandwidth_max_kbps: float = Field(30000.0, gt=0)
+    # Buffer: playback starts after the first segment; no fetch while the buffer is this full.
+    max_buffer_s: float = Field(30.0, gt=0)
+    # Below this buffer the throughput rule decides, above it the BOLA buffer rule (dash.js).
+    bola_buffer_s: float = Field(12.0, ge=0)
+    safety_factor: float = Field(0.9, gt=0, le=1)
+    # A request with no progress for this long is a stall: retry on the next URL.
+    stall_timeout_s: float = Field(4.0, gt=0)
+    request_timeout_s: float = Field(20.0, gt=0)
+    steer_timeout_s: float = Field(5.0, gt=0)
+    # Media seconds per wall second (1 = real time); bandwidth is scaled by the same factor.
+    speed: float = Field(1.0, gt=0)
+
+
 class DemoConf(_Section):
     events: int = Field(10_000, ge=1)
 
@@ -210,6 +253,8 @@ class Config(_Section):
     topology: TopologyConf = TopologyConf()
     playback: PlaybackConf = PlaybackConf()
     placement: PlacementConf = PlacementConf()
+    steering: SteeringConf = SteeringConf()
+    players: PlayersConf = PlayersConf()
     demo: DemoConf = DemoConf()
 
     def resolved(self) -> Config:
