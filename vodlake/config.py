@@ -55,6 +55,7 @@ class KafkaTopics(_Section):
     uploads: str = "uploads"
     playback: str = "playback"
     demo: str = "demo-events"
+    edge_logs: str = "edge-logs"
 
 
 class KafkaConf(_Section):
@@ -185,6 +186,28 @@ class TopologyConf(_Section):
     populations: tuple[PopulationConf, ...] = ()
 
 
+class EdgesConf(_Section):
+    """The nginx edges run locally, one per topology edge (vodlake.delivery.edges)."""
+
+    # Edge i (0-based, topology order) listens on <address_prefix>.<i+1>:<port>.
+    address_prefix: str = "127.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    # Pull-through freshness: a cached origin object is revalidated or fetched again after this.
+    ttl_s: int = Field(3600, ge=1)
+    # nginx forgets cached objects unread this long whatever their freshness (default 10 min
+    # in nginx, far too short for video): kept long, so only max_size evicts.
+    cache_inactive_s: int = Field(30 * 86400, ge=60)
+    # <state_dir>/<edge_id>/ holds config, prefill store, cache, logs, pid; default
+    # <services.state_dir>/edges.
+    state_dir: str | None = None
+    # Base URL such that <origin_url>/videos/<id>/... is the origin file; default: the
+    # object store's public URL of the origin bucket.
+    origin_url: str | None = None
+    worker_processes: int = Field(1, ge=1)
+    # Fill rate limit in bytes/s; default each edge's fill_rate_gbps.
+    fill_rate_bytes_s: int | None = Field(None, gt=0)
+
+
 class PlaybackConf(_Section):
     max_payload_bytes: int = 4096
     future_skew_s: int = 300
@@ -251,6 +274,7 @@ class Config(_Section):
     streaming: StreamingConf = StreamingConf()
     transcode: TranscodeConf = TranscodeConf()
     topology: TopologyConf = TopologyConf()
+    edges: EdgesConf = EdgesConf()
     playback: PlaybackConf = PlaybackConf()
     placement: PlacementConf = PlacementConf()
     steering: SteeringConf = SteeringConf()
