@@ -1,5 +1,5 @@
-"""Upload helpers (events, content-addressed storing, the ffprobe check), the executor-side
-spec and the local-mode retry master, without Kafka or Spark."""
+"""Upload helpers (events, content-addressed storing), the executor-side spec, the local-mode
+retry master and the upload batch's pure steps, without Kafka, Spark or ffmpeg."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 
 from vodlake.catalog import transcode
-from vodlake.catalog.stream import with_local_retries
+from vodlake.catalog.stream import Outcome, final_rows, split_work, with_local_retries
 from vodlake.catalog.uploads import (
     Metadata,
     check_video_id,
     make_event,
     split_list,
     store_source,
-    upload,
     video_id_for,
 )
-from vodlake.errors import MediaError, VodlakeError
+from vodlake.errors import VodlakeError
 from vodlake.lake.storage import parse_uri
 
 
@@ -71,17 +70,6 @@ def test_store_source_is_content_addressed(make_cfg, tmp_path: Path) -> None:
         store_source(cfg, tmp_path / "missing.mp4")
 
 
-def test_upload_refuses_a_non_video_before_storing_or_sending(make_cfg, tmp_path: Path) -> None:
-    cfg = make_cfg(kafka={"bootstrap_servers": "127.0.0.1:1"})  # never reached
-    notes = tmp_path / "notes.mp4"
-    notes.write_text("meeting notes, not a video\n" * 10)
-    with pytest.raises(MediaError, match="not a video"):
-        upload(cfg, notes, Metadata(title="Notes"))
-    with pytest.raises(VodlakeError, match="title"):
-        upload(cfg, notes, Metadata(title=" "))
-    assert not Path(parse_uri(cfg.paths.uploads).path).exists()
-
-
 @pytest.mark.parametrize(
     ("master", "attempts", "want"),
     [
@@ -130,3 +118,40 @@ def test_the_test_hook_fails_only_the_first_attempt(make_cfg) -> None:
     rows = list(transcode.encode_partition(last, [unit], attempt=0, executor_id="driver"))
     assert rows[0]["ok"] is False and "test hook" in rows[0]["reason"]
     assert rows[0]["unit_idx"] == 1 and rows[0]["attempt"] == 0
+
+
+def test_split_work_deletes_deleted_and_redoes_uploaded_and_transcoding() -> None:
+    state = [
+        {"video_id": "a", "seq": 1, "status": "uploaded", "source_uri": "file:///a"},
+        {"video_id": "b", "seq": 2, "status": "transcoding", "source_uri": "file:///b"},
+        {"video_id": "c", "seq": 3, "status": "deleted", "source_uri": "file:///c"},
+        {"video_id": "d", "seq": 4, "status": "ready", "source_uri": "file:///d"},
+        {"video_id": "e", "seq": 5, "status": "failed", "source_uri": "file:///e"},
+    ]
+    deleted, todo = split_work(state)
+    assert deleted == ["c"]
+    assert todo == [
+        {"video_id": "a", "seq": 1, "source_uri": "file:///a"},
+        {"video_id": "b", "seq": 2, "source_uri": "file:///b"},
+    ]
+
+
+def test_final_rows_carry_outputs_for_ready_and_the_reason_for_failed() -> None:
+    package = {"rendition_names": '["240p", "360p"]', "hls_uri": "h", "dash_uri": "d"}
+    outcomes = {
+        "a": Outcome("a", 3, "ready", facts={"duration_s": 9.0}, package=package),
+        "b": Outcome("b", 4, "failed", "unit 2: ffmpeg exited 1", facts={"duration_s": 1.0}),
+    }
+    ready, failed = final_rows(outcomes)
+    assert ready == {
+        "video_id": "a",
+        "seq": 3,
+        "status": "ready",
+        "reason": None,
+        "duration_s": 9.0,
+        "renditions": ["240p", "360p"],
+        "hls_uri": "h",
+        "dash_uri": "d",
+    }
+    assert failed["status"] == "failed" and failed["reason"] == "unit 2: ffmpeg exited 1"
+    assert "hls_uri" not in failed and failed["seq"] == 4

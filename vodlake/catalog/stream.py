@@ -1,20 +1,26 @@
 """The upload query: Kafka `uploads` -> foreachBatch -> Delta catalog + HLS/DASH on origin.
 
-Per micro-batch:
-1. parse the events (invalid ones are reported with their Kafka position, never dropped
-   silently) and MERGE them into `videos`, guarded by seq: a late or duplicated event never
-   overwrites newer state;
-2. videos of the batch that are `deleted` lose their files and rendition/segment rows;
-3. videos that are `uploaded` (or still `transcoding` after a crash: a replayed batch redoes
-   them) go `transcoding`, then on the executors: probe + validate one task per video, plan
-   units (transforms.catalog.plan_units), encode one task per unit with `mapPartitions`,
-   package one task per video; failures end as `failed` with their reason;
-4. `renditions` and `segments` are replaced per video (a rerun leaves no duplicate rows), then
-   `videos` goes `ready` (or `failed`), guarded by the seq that was transcoded.
+`process_batch` runs these steps, each a function that can be called (and tested) alone:
+1. `parse_step`: parse the events; invalid ones are logged with their Kafka position, never
+   dropped silently;
+2. `merge_step`: MERGE them into `videos`, guarded by seq: a late or duplicated event never
+   overwrites newer state; `read_state` + `split_work` then pick the work;
+3. `delete_step`: videos of the batch that are `deleted` lose their files and rendition/segment
+   rows;
+4. `transcode_step`: videos that are `uploaded` (or still `transcoding` after a crash: a replayed
+   batch redoes them) go `transcoding`, then on the executors: probe + validate one task per
+   video, plan units (transforms.catalog.plan_units), encode one task per unit with
+   `mapPartitions`, package one task per video; failures end as `failed` with their reason;
+5. `outputs_step`: `renditions` and `segments` are replaced per video (a rerun leaves no
+   duplicate rows);
+6. `final_state_step`: `videos` goes `ready` (or `failed`), guarded by the seq that was
+   transcoded (`final_rows` builds the rows);
+7. `sync_search_hook`: the catalog's changes go to Elasticsearch.
 
 Spark retries a failed task (`spark.task.maxFailures`; in local mode the master must say
 `local[N,F]`, which `main` arranges), and the executor code turns the last allowed attempt's
-failure into a `failed` video instead of failing the whole batch.
+failure into a `failed` video instead of failing the whole batch. The tables are written by
+vodlake.catalog.writer.Catalog.
 """
 
 from __future__ import annotations
@@ -31,7 +37,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
-    ArrayType,
     BooleanType,
     DoubleType,
     LongType,
@@ -40,26 +45,22 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from vodlake import schemas
 from vodlake.catalog import transcode as tc
+from vodlake.catalog.writer import Catalog
 from vodlake.config import Config
+from vodlake.errors import VodlakeError, describe
+from vodlake.lake import kafka_io
 from vodlake.lake.streams import kafka_source, start_foreach_batch
 from vodlake.lake.tables import Tables
+from vodlake.search.sync import sync_search
 from vodlake.transforms.catalog import (
     PROBE_FIELDS,
-    VIDEOS_MERGE_ON,
-    VIDEOS_UPDATE_WHEN,
     merge_source,
     parse_upload_events,
     plan_units,
-    rendition_rows,
-    segment_rows,
-    videos_insert_values,
-    videos_update_set,
 )
 
 QUERY = "uploads"
-CATALOG_TABLES = ("videos", "renditions", "segments")
 Log = Callable[[str], None]
 
 
@@ -232,7 +233,7 @@ def transcode_videos(
     return outcomes
 
 
-# --- the catalog --------------------------------------------------------------------------
+# --- the batch ------------------------------------------------------------------------------
 @dataclass
 class BatchReport:
     batch_id: int
@@ -247,94 +248,131 @@ class BatchReport:
     phases: dict[str, float] = field(default_factory=dict)
 
 
-def _in_list(ids: Iterable[str]) -> str:
-    """A SQL IN list of video ids (ids match VIDEO_ID_PATTERN, so no quoting issues)."""
-    return ", ".join("'" + i.replace("'", "''") + "'" for i in sorted(set(ids)))
-
-
-_FINAL_FIELDS = (
-    ("video_id", StringType()),
-    ("seq", LongType()),
-    ("status", StringType()),
-    ("reason", StringType()),
-    *((f, schemas.VIDEOS[f].dataType) for f in PROBE_FIELDS),
-    ("renditions", ArrayType(StringType())),
-    ("hls_uri", StringType()),
-    ("dash_uri", StringType()),
-)
-
-
-class Catalog:
-    """The three catalog tables of one configuration (created when missing)."""
-
-    def __init__(self, spark: SparkSession, cfg: Config):
-        tables = Tables(cfg)
-        self.spark = spark
-        self.paths = {name: tables.ensure(spark, name) for name in CATALOG_TABLES}
-
-    def read(self, name: str) -> DataFrame:
-        return self.spark.read.format("delta").load(self.paths[name])
-
-    def merge_events(self, source: DataFrame) -> None:
-        from delta.tables import DeltaTable
-
-        (
-            DeltaTable.forPath(self.spark, self.paths["videos"])
-            .alias("t")
-            .merge(source.alias("s"), VIDEOS_MERGE_ON)
-            .whenMatchedUpdate(condition=VIDEOS_UPDATE_WHEN, set=videos_update_set())
-            .whenNotMatchedInsert(values=videos_insert_values())
-            .execute()
-        )
-
-    def set_state(self, rows: list[dict[str, Any]], columns: Iterable[str]) -> None:
-        """Update `columns` of the videos in `rows`, only where the table still has that seq
-        (a newer event arriving meanwhile is never overwritten)."""
-        from delta.tables import DeltaTable
-
-        cols = ["video_id", "seq", *[c for c in columns if c not in ("video_id", "seq")]]
-        fields = dict(_FINAL_FIELDS)
-        schema = StructType([StructField(c, fields[c], True) for c in cols])
-        df = self.spark.createDataFrame([{c: r.get(c) for c in cols} for r in rows], schema)
-        updates = {c: f"s.{c}" for c in cols[2:]} | {"updated_at": "current_timestamp()"}
-        (
-            DeltaTable.forPath(self.spark, self.paths["videos"])
-            .alias("t")
-            .merge(df.alias("s"), "t.video_id = s.video_id AND t.seq = s.seq")
-            .whenMatchedUpdate(set=updates)
-            .execute()
-        )
-
-    def mark_transcoding(self, todo: list[dict[str, Any]]) -> None:
-        """uploaded -> transcoding for these (video_id, seq): one UPDATE, no join."""
-        from delta.tables import DeltaTable
-
-        match = " OR ".join(
-            f"(video_id = {_in_list([t['video_id']])} AND seq = {int(t['seq'])})" for t in todo
-        )
-        DeltaTable.forPath(self.spark, self.paths["videos"]).update(
-            condition=f"({match}) AND status IN ('uploaded', 'transcoding')",
-            set={"status": "'transcoding'", "reason": "NULL", "updated_at": "current_timestamp()"},
-        )
-
-    def replace_outputs(self, video_ids: list[str], packaged: DataFrame | None) -> None:
-        """Replace the rendition and segment rows of `video_ids` (none for failed/deleted)."""
-        if not video_ids:
-            return
-        where = f"video_id IN ({_in_list(video_ids)})"
-        for name, build, schema in (
-            ("renditions", rendition_rows, schemas.RENDITIONS),
-            ("segments", segment_rows, schemas.SEGMENTS),
-        ):
-            rows = (
-                build(packaged) if packaged is not None else self.spark.createDataFrame([], schema)
+def parse_step(batch: DataFrame, report: BatchReport, log: Log = _stderr) -> DataFrame:
+    """Parse the Kafka rows into upload events, count them into `report` and log each invalid
+    one with its Kafka position. Returns the events persisted: the caller unpersists them."""
+    events = parse_upload_events(batch).persist()
+    counts = events.agg(F.count("*").alias("n"), F.count("invalid_reason").alias("bad"))
+    report.events, report.invalid = counts.first()
+    if report.invalid:
+        bad = events.where(F.col("invalid_reason").isNotNull())
+        for r in bad.limit(20).collect():
+            log(
+                f"batch {report.batch_id}: invalid upload event at partition "
+                f"{r.kafka_partition} offset {r.kafka_offset}: {r.invalid_reason}: "
+                f"{str(r.raw_value)[:200]!r}"
             )
-            (
-                rows.write.format("delta")
-                .mode("overwrite")
-                .option("replaceWhere", where)
-                .save(self.paths[name])
-            )
+    return events
+
+
+def merge_step(catalog: Catalog, events: DataFrame) -> list[str]:
+    """MERGE the valid events into `videos` (guarded by seq); the ids of the videos touched."""
+    source = merge_source(events).persist()
+    try:
+        ids = [r.video_id for r in source.select("video_id").collect()]
+        if ids:
+            catalog.merge_events(source)
+        return ids
+    finally:
+        source.unpersist()
+
+
+def read_state(catalog: Catalog, ids: list[str]) -> list[dict[str, Any]]:
+    """The current (video_id, seq, status, source_uri) of `ids` after the merge."""
+    rows = (
+        catalog.read("videos")
+        .where(F.col("video_id").isin(ids))
+        .select("video_id", "seq", "status", "source_uri")
+        .collect()
+    )
+    return [r.asDict() for r in rows]
+
+
+def split_work(state: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """(ids to delete, videos to transcode). `transcoding` is redone: a batch replayed after a
+    crash finds its videos there."""
+    deleted = [r["video_id"] for r in state if r["status"] == "deleted"]
+    todo = [
+        {k: r[k] for k in ("video_id", "seq", "source_uri")}
+        for r in state
+        if r["status"] in ("uploaded", "transcoding")
+    ]
+    return deleted, todo
+
+
+def delete_step(catalog: Catalog, spec: tc.TranscodeSpec, deleted: list[str]) -> None:
+    """Remove the origin files and the rendition/segment rows of deleted videos."""
+    for vid in deleted:
+        tc.delete_video(spec, vid)
+    catalog.replace_outputs(deleted, None)
+
+
+def transcode_step(
+    spark: SparkSession,
+    catalog: Catalog,
+    spec: tc.TranscodeSpec,
+    todo: list[dict[str, Any]],
+    phases: Phases,
+    log: Log = _stderr,
+) -> dict[str, Outcome]:
+    """Mark `todo` transcoding, then probe, encode and package them on the executors."""
+    catalog.mark_transcoding(todo)
+    phases.mark("status transcoding")
+    return transcode_videos(spark, spec, todo, log, phases)
+
+
+def outputs_step(
+    spark: SparkSession, catalog: Catalog, todo: list[dict[str, Any]], outcomes: dict[str, Outcome]
+) -> None:
+    """Replace the rendition and segment rows of every transcoded video (none when failed)."""
+    ready = [o for o in outcomes.values() if o.status == "ready"]
+    packaged = None
+    if ready:
+        packaged = spark.createDataFrame(
+            [(o.video_id, o.package["renditions"], o.package["segments"]) for o in ready],
+            "video_id string, renditions string, segments string",
+        )
+    catalog.replace_outputs([t["video_id"] for t in todo], packaged)
+
+
+FINAL_COLUMNS = ("status", "reason", *PROBE_FIELDS, "renditions", "hls_uri", "dash_uri")
+
+
+def final_rows(outcomes: dict[str, Outcome]) -> list[dict[str, Any]]:
+    """The `videos` row each outcome ends in: ready with its renditions and URIs, or failed
+    with its reason (probe facts are kept either way when known)."""
+    rows = []
+    for o in outcomes.values():
+        row: dict[str, Any] = {
+            "video_id": o.video_id,
+            "seq": o.seq,
+            "status": o.status,
+            "reason": o.reason,
+        }
+        row |= o.facts
+        if o.status == "ready":
+            row["renditions"] = json.loads(o.package["rendition_names"])
+            row["hls_uri"] = o.package["hls_uri"]
+            row["dash_uri"] = o.package["dash_uri"]
+        rows.append(row)
+    return rows
+
+
+def final_state_step(
+    catalog: Catalog,
+    spec: tc.TranscodeSpec,
+    todo: list[dict[str, Any]],
+    outcomes: dict[str, Outcome],
+    batch_id: int,
+    log: Log = _stderr,
+) -> None:
+    """`videos` -> ready/failed (guarded by the transcoded seq), then drop the work files."""
+    for o in outcomes.values():
+        if o.status == "failed":
+            log(f"batch {batch_id}: {o.video_id} failed: {o.reason}")
+    catalog.set_state(final_rows(outcomes), FINAL_COLUMNS)
+    for t in todo:
+        tc.cleanup_work(spec, t["video_id"], t["seq"])
 
 
 def sync_search_hook(spark: SparkSession, cfg: Config, log: Log = _stderr) -> None:
@@ -346,9 +384,6 @@ def sync_search_hook(spark: SparkSession, cfg: Config, log: Log = _stderr) -> No
     """
     if not cfg.elasticsearch.sync_on_upload:
         return
-    from vodlake.errors import VodlakeError, describe
-    from vodlake.search.sync import sync_search
-
     try:
         result = sync_search(spark, cfg)
         log(
@@ -371,87 +406,36 @@ def process_batch(
     spec: tc.TranscodeSpec,
     log: Log = _stderr,
 ) -> BatchReport:
-    """The foreachBatch body (see the module doc)."""
+    """The foreachBatch body: the steps above in order (see the module doc)."""
     t0 = time.monotonic()
     report = BatchReport(batch_id)
     phases = Phases()
-    events = parse_upload_events(batch).persist()
+    events = parse_step(batch, report, log)
     try:
-        counts = events.agg(F.count("*").alias("n"), F.count("invalid_reason").alias("bad"))
-        report.events, report.invalid = counts.first()
         if report.events == 0:
             return report
-        if report.invalid:
-            bad = events.where(F.col("invalid_reason").isNotNull())
-            for r in bad.limit(20).collect():
-                log(
-                    f"batch {batch_id}: invalid upload event at partition {r.kafka_partition} "
-                    f"offset {r.kafka_offset}: {r.invalid_reason}: {str(r.raw_value)[:200]!r}"
-                )
-        source = merge_source(events).persist()
-        try:
-            ids = [r.video_id for r in source.select("video_id").collect()]
-            if ids:
-                catalog.merge_events(source)
-            phases.mark("merge events")
-        finally:
-            source.unpersist()
+        ids = merge_step(catalog, events)
+        phases.mark("merge events")
     finally:
         events.unpersist()
     report.videos = len(ids)
     if not ids:
         return report
 
-    state = (
-        catalog.read("videos")
-        .where(F.col("video_id").isin(ids))
-        .select("video_id", "seq", "status", "source_uri")
-        .collect()
-    )
-    deleted = [r.video_id for r in state if r.status == "deleted"]
-    todo = [
-        {"video_id": r.video_id, "seq": r.seq, "source_uri": r.source_uri}
-        for r in state
-        if r.status in ("uploaded", "transcoding")
-    ]
+    deleted, todo = split_work(read_state(catalog, ids))
     if deleted:
-        for vid in deleted:
-            tc.delete_video(spec, vid)
-        catalog.replace_outputs(deleted, None)
+        delete_step(catalog, spec, deleted)
         report.deleted = len(deleted)
     if todo:
-        catalog.mark_transcoding(todo)
-        phases.mark("status transcoding")
         log(f"batch {batch_id}: transcoding {len(todo)} video(s)")
-        outcomes = transcode_videos(spark, spec, todo, log, phases)
-        ready = [o for o in outcomes.values() if o.status == "ready"]
-        packaged = None
-        if ready:
-            packaged = spark.createDataFrame(
-                [(o.video_id, o.package["renditions"], o.package["segments"]) for o in ready],
-                "video_id string, renditions string, segments string",
-            )
-        catalog.replace_outputs([t["video_id"] for t in todo], packaged)
+        outcomes = transcode_step(spark, catalog, spec, todo, phases, log)
+        outputs_step(spark, catalog, todo, outcomes)
         phases.mark("write renditions+segments")
-        final = []
-        for o in outcomes.values():
-            row = {"video_id": o.video_id, "seq": o.seq, "status": o.status, "reason": o.reason}
-            row |= o.facts
-            if o.status == "ready":
-                row["renditions"] = json.loads(o.package["rendition_names"])
-                row["hls_uri"] = o.package["hls_uri"]
-                row["dash_uri"] = o.package["dash_uri"]
-            final.append(row)
-            if o.status == "failed":
-                log(f"batch {batch_id}: {o.video_id} failed: {o.reason}")
-        cols = ["status", "reason", *PROBE_FIELDS, "renditions", "hls_uri", "dash_uri"]
-        catalog.set_state(final, cols)
+        final_state_step(catalog, spec, todo, outcomes, batch_id, log)
         phases.mark("status final")
-        for t in todo:
-            tc.cleanup_work(spec, t["video_id"], t["seq"])
         report.transcoded = len(todo)
-        report.ready = len(ready)
-        report.failed = len(outcomes) - len(ready)
+        report.ready = sum(o.status == "ready" for o in outcomes.values())
+        report.failed = len(outcomes) - report.ready
     sync_search_hook(spark, cfg, log)
     report.seconds = round(time.monotonic() - t0, 1)
     report.phases = dict(phases)
@@ -480,8 +464,6 @@ def start(
     checkpoint = checkpoint or tables.checkpoint(QUERY)
     catalog = Catalog(spark, cfg)
     spec = tc.TranscodeSpec.from_config(cfg, max_attempts=task_attempts(spark))
-    from vodlake.lake import kafka_io
-
     kafka_io.ensure_topic(cfg, topic)
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.media_fixtures import Samples, build_samples
+from tests.media_fixtures import Samples
 from vodlake.config import TranscodeConf
 from vodlake.errors import MediaError
 from vodlake.media.encode import EncodeSettings, encode_audio, encode_chunk, gop_frames
@@ -20,11 +20,6 @@ from vodlake.media.probe import probe
 
 RUNGS = [Rung("144p", 256, 144, 150), Rung("180p", 320, 180, 300)]
 SETTINGS = EncodeSettings(segment_seconds=2, threads=1)
-
-
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
-    return build_samples(tmp_path_factory.getbasetemp() / "media-samples")
 
 
 def _packets(path: str | Path) -> list[tuple[float, bool]]:

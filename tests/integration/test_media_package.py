@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.media_fixtures import Samples, build_samples
+from tests.media_fixtures import Samples
 from vodlake.errors import MediaError
 from vodlake.media.encode import EncodeSettings, encode_audio, encode_chunk
 from vodlake.media.package import PackageResult, package
@@ -59,11 +59,6 @@ def run_flow(
     audio = encode_audio(source, work / "audio.mp4", 96, duration_s=info.duration_s, info=info)
     result = package("vid-1", files, audio, rungs, segment_seconds, work / "pkg")
     return Flow(info, result, rungs, work)
-
-
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
-    return build_samples(tmp_path_factory.getbasetemp() / "media-samples")
 
 
 @pytest.fixture(scope="module")

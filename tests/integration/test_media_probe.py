@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.media_fixtures import Samples, build_samples
+from tests.media_fixtures import Samples
 from vodlake.config import LimitsConf
 from vodlake.errors import MediaError, VodlakeError
 from vodlake.media.probe import Limits, check_tail_decodes, inspect, probe, validate
 
 LIMITS = Limits(max_width=480, max_height=270, max_duration_s=60, max_bytes=10_000_000)
-
-
-@pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Samples:
-    return build_samples(tmp_path_factory.getbasetemp() / "media-samples")
 
 
 def test_probe_facts(samples: Samples) -> None:
