@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "videos": ("vodlake.commands.videos", "list the catalog: status, renditions, HLS/DASH URIs"),
     "search": ("vodlake.commands.search", "search videos, complete titles, check the index"),
+    "steering": ("vodlake.commands.steering", "serve, start or stop the edge steering service"),
+    "watch": ("vodlake.commands.watch", "players that watch titles through steering and edges"),
 }
 
 
