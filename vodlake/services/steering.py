@@ -12,7 +12,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from vodlake.config import Config
+import yaml
+
+from vodlake.config import ENV_PREFIX, Config
 from vodlake.services.common import (
     ServiceStatus,
     log_tail,
@@ -29,7 +31,9 @@ MARKER = "steering serve"
 class SteeringService:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.state = Path(cfg.services.state_dir) / "steering"
+        # one folder per listen address, so a test's steering never touches the default one
+        where = f"{cfg.steering.host}-{cfg.steering.port}"
+        self.state = Path(cfg.services.state_dir) / "steering" / where
 
     @property
     def address(self) -> str:
@@ -68,12 +72,14 @@ class SteeringService:
                 f"port {self.address} is taken by a process that is not vodlake steering",
                 hint="stop it, or set steering.port",
             )
-        self.state.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        env.setdefault("VODLAKE_ENV", self.cfg.env)
-        steer = self.cfg.steering
+        # The process reads exactly this config: written out as its own conf folder.
+        conf = self.state / "conf"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "base.yaml").write_text(yaml.safe_dump(self.cfg.model_dump(mode="json")))
+        (conf / f"{self.cfg.env}.yaml").write_text("{}\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(VODLAKE_CONF_DIR=str(conf), VODLAKE_ENV=self.cfg.env)
         cmd = [sys.executable, "-m", "vodlake.cli", "steering", "serve"]
-        cmd += ["--home", self.cfg.paths.home, "--host", steer.host, "--port", str(steer.port)]
         start_process(cmd, self.log, self.pidfile, env=env)
         wait_until(self.healthy, 30.0, "steering", self.log)
         return True
