@@ -38,7 +38,16 @@ from vodlake.errors import VodlakeError
 if TYPE_CHECKING:
     import pandas as pd
 
-POLICIES: tuple[str, ...] = ("lru", "fifo", "lfu", "ttl", "prefill", "prefill-lru", "belady")
+POLICIES: tuple[str, ...] = (
+    "lru",
+    "fifo",
+    "lfu",
+    "ttl",
+    "prefill",
+    "prefill-lru",
+    "belady",
+    "belady-bypass",
+)
 
 POLICY_HELP: dict[str, str] = {
     "lru": "evict the least recently used object",
@@ -48,6 +57,8 @@ POLICY_HELP: dict[str, str] = {
     "prefill": "static: holds only the manifest (filled in order), admits nothing else",
     "prefill-lru": "manifest pinned, LRU in the remaining capacity for everything else",
     "belady": "evict the farthest next use (needs the future); optimal for unit sizes only",
+    "belady-bypass": "Belady that does not admit a miss never used again, or whose next use is "
+    "later than that of everything cached (when it would need an eviction)",
 }
 
 BELADY_NOTE = (
@@ -498,6 +509,9 @@ def simulate(
       tie order (first seen earliest goes first) cannot change hits. Like libCacheSim's Belady
       it admits every miss that fits. Optimal for unit sizes only: with variable sizes it is not
       a lower bound on misses or byte misses.
+    * ``belady-bypass``: Belady that may refuse a miss: an object never requested again is not
+      admitted, nor one that would need an eviction while its next use is later than every
+      cached object's. The stronger dynamic baseline the placement evaluation warms up.
 
     Manifest: ids (any iterable; compared as text) or a mapping id -> bytes. The fill walks it
     in order (a set is sorted first, for a repeatable order) and admits each object that fits
@@ -679,8 +693,9 @@ def _replay(
     elif policy == "lfu":
         max_freq = int(np.bincount(trace.ids).max())
         _replay_lfu(trace.ids, trace.sizes, n_obj, max_freq, cap, hit)
-    elif policy == "belady":
-        _replay_belady(trace.ids, trace.sizes, trace.next_use, n_obj, cap, hit)
+    elif policy in ("belady", "belady-bypass"):
+        bypass = policy == "belady-bypass"
+        _replay_belady(trace.ids, trace.sizes, trace.next_use, n_obj, cap, bypass, hit)
         note = BELADY_NOTE
     elif policy == "prefill":
         pinned, _, note = _plan_fill(trace, manifest, cap)
@@ -897,9 +912,16 @@ def _replay_belady(
     next_use: np.ndarray,
     n_obj: int,
     capacity: int,
+    bypass: bool,
     hit: np.ndarray,
 ) -> None:
-    """Belady/MIN with an indexed max-heap keyed by each cached object's next request index."""
+    """Belady/MIN with an indexed max-heap keyed by each cached object's next request index.
+
+    With ``bypass`` a miss is not admitted when the object is never requested again, or when
+    admitting it needs an eviction and its next use is later than every cached object's: storing
+    it could only push out something needed sooner.
+    """
+    never = ids.shape[0]
     heap = np.empty(n_obj, np.int64)
     pos = np.full(n_obj, -1, np.int64)
     key = np.zeros(n_obj, np.int64)
@@ -915,6 +937,11 @@ def _replay_belady(
             continue
         s = sizes[i]
         if s > capacity:
+            continue
+        if bypass and (
+            next_use[i] == never
+            or (used + s > capacity and n_heap > 0 and next_use[i] > key[heap[0]])
+        ):
             continue
         while used + s > capacity:
             victim = heap[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import dataclasses
 import heapq
 import itertools
 import json
@@ -87,6 +88,8 @@ DIURNAL_WEIGHTS: tuple[float, ...] = (
 _DOC_V4_NETS: tuple[str, ...] = ("192.0.2", "198.51.100", "203.0.113")
 
 _DAY_MS = 86_400_000
+# Session numbers leave room for this many chained episodes after each first pick.
+_CHAIN = 16
 _HOUR_MS = 3_600_000
 # Version 4 and the RFC 4122 variant: clear bits 76-79 and 62-63, then set 0100 and 10.
 _UUID_CLEAR = ~((0xF << 76) | (0x3 << 62))
@@ -104,6 +107,17 @@ class CatalogVideo:
     release_day: int | None
     # rendition name -> bytes of each segment, indexed by chunk_idx
     renditions: dict[str, list[int]]
+    # What regional tastes and binge viewing key on (None: unknown, no preference applies).
+    genre: str | None = None
+    language: str | None = None
+    series_id: str | None = None
+    episode: int | None = None
+
+    def release_at(self, start: datetime = DEFAULT_START) -> datetime | None:
+        """When the title launches (its release day's midnight UTC): the release schedule."""
+        if self.release_day is None:
+            return None
+        return start.astimezone(UTC) + timedelta(days=self.release_day)
 
 
 @dataclass(frozen=True)
@@ -138,11 +152,33 @@ class SimParams:
     )
     diurnal_weights: tuple[float, ...] = DIURNAL_WEIGHTS
     utc_offsets: Mapping[str, float] = field(default_factory=lambda: dict(REGION_UTC_OFFSET_HOURS))
+    # Regional tastes: a title in one of the region's languages weighs exp(regional_preference)
+    # times more there; each ISP leans toward some genres (log-weight tilt ~ N(0, this)).
+    regional_preference: float = 0.0
+    isp_genre_preference: float = 0.0
+    region_languages: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(REGION_LANGUAGES)
+    )
+    # Binge viewing: after an episode the viewer starts the next one with this probability;
+    # later episodes of a series are picked less often on their own (people start at episode 1).
+    binge_continue: float = 0.0
+    episode_decay: float = 0.7
+    # Share of sessions that resume a title part-way instead of starting at chunk 0.
+    resume_share: float = 0.0
 
 
 # ----------------------------------------------------------------------------------------------
 # Catalog
 
+
+GENRES: tuple[str, ...] = ("drama", "comedy", "action", "documentary", "kids", "thriller")
+LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de")
+# Languages each default region prefers (regional_preference boosts these titles there).
+REGION_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "us-east": ("en",),
+    "us-west": ("en", "es"),
+    "eu-west": ("fr", "de"),
+}
 
 _ADJECTIVES = (
     "Silent", "Crimson", "Hidden", "Last", "Broken", "Golden", "Distant", "Frozen", "Electric",
@@ -162,13 +198,16 @@ def synthetic_catalog(
     *,
     release_fraction: float = 0.05,
     release_days: int = 14,
+    series_share: float = 0.0,
 ) -> list[CatalogVideo]:
     """A made-up catalog for when the real one has no ready videos yet.
 
     Durations mix short clips (30 s-5 min), episodes (20-60 min) and films (80-120 min).
     Segment bytes are bitrate * seconds / 8 times a per-chunk scene complexity shared by all
     renditions and a little per-rendition noise, so sizes vary like real VBR segments.
-    `release_fraction` of the titles get a release_day in [0, release_days).
+    `release_fraction` of the titles get a release_day in [0, release_days). Every title gets a
+    genre and a language; ``series_share`` of the episode-length titles are grouped, in catalog
+    order, into series of 3-8 episodes (watched in order when SimParams.binge_continue > 0).
     """
     if n_videos < 1:
         raise VodlakeError(f"n_videos must be at least 1 (got {n_videos})")
@@ -221,6 +260,41 @@ def synthetic_catalog(
                 renditions=renditions,
             )
         )
+    return _with_attributes(out, kinds, seed, series_share)
+
+
+def _with_attributes(
+    videos: list[CatalogVideo], kinds: np.ndarray, seed: int, series_share: float
+) -> list[CatalogVideo]:
+    """Genre, language and series from a generator of their own (sizes stay as they were)."""
+    if not 0 <= series_share <= 1:
+        raise VodlakeError(f"series_share must be within [0, 1] (got {series_share})")
+    rng = np.random.default_rng([seed, 1])
+    genres = rng.integers(0, len(GENRES), size=len(videos))
+    languages = rng.choice(len(LANGUAGES), size=len(videos), p=[0.55, 0.15, 0.15, 0.15])
+    in_series = rng.random(len(videos)) < series_share
+    out: list[CatalogVideo] = []
+    series: list[int] = []
+    for i, video in enumerate(videos):
+        series_id, episode = None, None
+        if kinds[i] == 1 and in_series[i]:
+            if not series or len(series) >= 3 + (int(series[0]) * 7919 + seed) % 6:
+                series = [i]
+            else:
+                series.append(i)
+            series_id, episode = f"{videos[series[0]].video_id}-series", len(series)
+        genre, language = GENRES[int(genres[i])], LANGUAGES[int(languages[i])]
+        if episode is not None and episode > 1:  # a series keeps one genre and language
+            genre, language = out[series[0]].genre, out[series[0]].language
+        out.append(
+            dataclasses.replace(
+                video,
+                genre=genre,
+                language=language,
+                series_id=series_id,
+                episode=episode,
+            )
+        )
     return out
 
 
@@ -232,6 +306,10 @@ def synthetic_catalog(
 class _Video:
     video_id: str
     release_day: int | None
+    genre: str | None
+    language: str | None
+    series_id: str | None
+    episode: int | None
     n_chunks: int
     names: tuple[str, ...]  # renditions, lowest bitrate first
     segments: tuple[list[int], ...]  # same order as names
@@ -302,6 +380,10 @@ def _prepare_videos(catalog: Sequence[CatalogVideo], params: SimParams) -> list[
             _Video(
                 video_id=vid,
                 release_day=video.release_day,
+                genre=video.genre,
+                language=video.language,
+                series_id=video.series_id,
+                episode=video.episode,
                 n_chunks=n_chunks,
                 names=tuple(name for name, _ in ranked),
                 segments=tuple(sizes for _, sizes in ranked),
@@ -429,14 +511,19 @@ def parse_event_time(text: str) -> int:
 
 
 def _session(
-    spec: tuple[int, int, int, int, int, int],
+    spec: tuple[int, ...],
     video: _Video,
     pop: _Population,
     params: SimParams,
     device_cum: list[float],
 ) -> Iterator[tuple[int, dict[str, Any]]]:
-    """One viewing session's events in time order, each as (epoch_ms, event)."""
-    start_ms, _seq, _pop_idx, user_idx, _video_idx, session_seed = spec
+    """One viewing session's events in time order, each as (epoch_ms, event).
+
+    ``spec``: (start_ms, seq, population, user, video, session seed[, first chunk]); a session
+    with a first chunk above 0 resumes the title part-way.
+    """
+    start_ms, _seq, _pop_idx, user_idx, _video_idx, session_seed = spec[:6]
+    first_chunk = spec[6] if len(spec) > 6 else 0
     rng = Random(session_seed)
     rand = rng.random
     bits = rng.getrandbits
@@ -446,10 +533,11 @@ def _session(
     user_id = f"user-{pop.region}-{pop.isp}-{user_idx:07d}"
     client_ip = _client_ip(pop.isp_index, user_idx)
     edge_id = pop.edge_ids[user_idx % len(pop.edge_ids)]
-    region, isp, video_id = pop.region, pop.isp, video.video_id
     names, segments, n_chunks = video.names, video.segments, video.n_chunks
     seg_ms = video.seg_ms
-    unknown = CACHE_STATUS_UNKNOWN
+    event = _event_builder(
+        session_id, user_id, device, client_ip, pop.region, pop.isp, video.video_id, edge_id
+    )
 
     cap = video.cap_by_device[device]
     rung = min(cap, (len(names) - 1) // 2)  # players start at a middle rung
@@ -458,17 +546,18 @@ def _session(
     ceiling = max(0, cap - (0 if drop < 0.55 else 1 if drop < 0.8 else 2 if drop < 0.92 else 3))
     target = ceiling  # what the throughput estimate allows right now
 
-    # How far this viewer gets (abandonment mixture).
+    # How far this viewer gets (abandonment mixture), from where the session starts.
     u = rand()
-    full_s = (n_chunks - 1) * seg_ms / 1000 + video.last_ms / 1000
+    left = n_chunks - first_chunk
+    full_s = (left - 1) * seg_ms / 1000 + video.last_ms / 1000
     if u < params.early_quit_share:
         watch_s = min(params.early_quit_cap_s, rng.expovariate(1.0 / params.early_quit_mean_s))
     elif u < 1.0 - params.finish_share:
         watch_s = params.early_quit_cap_s + rand() * max(0.0, full_s - params.early_quit_cap_s)
     else:
         watch_s = full_s
-    n_watch = max(1, min(n_chunks, math.ceil(watch_s * 1000 / seg_ms)))
-    finished = n_watch == n_chunks
+    n_watch = max(1, min(left, math.ceil(watch_s * 1000 / seg_ms)))
+    finished = n_watch == left
 
     error_at = -2  # chunk index whose request fails; -1 = fails before the first chunk
     if rand() < params.error_rate:
@@ -483,32 +572,11 @@ def _session(
     clear, set_bits, hms, millis_z, day_ms = _UUID_CLEAR, _UUID_SET, _HMS, _MILLIS_Z, _DAY_MS
     day, prefix = -1, ""
 
-    def other(event_type: str, t: int, **extra: Any) -> dict[str, Any]:
-        return {
-            "event_id": _uuid(bits(128)),
-            "session_id": session_id,
-            "user_id": user_id,
-            "device": device,
-            "client_ip": client_ip,
-            "region": region,
-            "isp": isp,
-            "video_id": video_id,
-            "rendition": names[rung],
-            "chunk_idx": None,
-            "bytes": 0,
-            "edge_id": edge_id,
-            "cache_status": unknown,
-            "startup_ms": extra.get("startup_ms"),
-            "rebuffer_ms": None,
-            "event_type": event_type,
-            "event_time": format_event_time(t),
-        }
-
     t = start_ms
-    yield t, other("start", t, startup_ms=startup_ms)
+    yield t, event("start", _uuid(bits(128)), format_event_time(t), names[rung], startup_ms)
     if error_at == -1:
         t += 1 + int(rand() * startup_ms)
-        yield t, other("error", t)
+        yield t, event("error", _uuid(bits(128)), format_event_time(t), names[rung])
         return
 
     # The first chunk is fetched during startup; later ones one segment apart, later still
@@ -531,52 +599,93 @@ def _session(
             t += seg_ms + rebuffer + int(rand() * 40)
         if k == error_at:
             t += 1
-            yield t, other("error", t)
+            yield t, event("error", _uuid(bits(128)), format_event_time(t), names[rung])
             return
         h = ((bits(128) & clear) | set_bits).to_bytes(16, "big").hex()
         if t // day_ms != day:
             day = t // day_ms
             prefix = _day_prefix(day)
         second, millis = divmod(t - day * day_ms, 1000)
+        chunk = first_chunk + k
         yield (
             t,
-            {
-                "event_id": f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
-                "session_id": session_id,
-                "user_id": user_id,
-                "device": device,
-                "client_ip": client_ip,
-                "region": region,
-                "isp": isp,
-                "video_id": video_id,
-                "rendition": names[rung],
-                "chunk_idx": k,
-                "bytes": segments[rung][k],
-                "edge_id": edge_id,
-                "cache_status": unknown,
-                "startup_ms": None,
-                "rebuffer_ms": rebuffer,
-                "event_type": "chunk",
-                "event_time": prefix + hms[second] + millis_z[millis],
-            },
+            event(
+                "chunk",
+                f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
+                prefix + hms[second] + millis_z[millis],
+                names[rung],
+                None,
+                rebuffer,
+                chunk,
+                segments[rung][chunk],
+            ),
         )
     played = video.last_ms if finished else seg_ms
     t += max(1, played if finished else int(rand() * played))
-    yield t, other("stop", t)
+    yield t, event("stop", _uuid(bits(128)), format_event_time(t), names[rung])
+
+
+def _event_builder(
+    session_id: str,
+    user_id: str,
+    device: str,
+    client_ip: str,
+    region: str,
+    isp: str,
+    video_id: str,
+    edge_id: str,
+) -> Any:
+    """The one place an event's fields are laid out (EVENT_FIELDS order)."""
+
+    def event(
+        event_type: str,
+        event_id: str,
+        event_time: str,
+        rendition: str,
+        startup_ms: int | None = None,
+        rebuffer_ms: int | None = None,
+        chunk_idx: int | None = None,
+        nbytes: int = 0,
+    ) -> dict[str, Any]:
+        return {
+            "event_id": event_id,
+            "session_id": session_id,
+            "user_id": user_id,
+            "device": device,
+            "client_ip": client_ip,
+            "region": region,
+            "isp": isp,
+            "video_id": video_id,
+            "rendition": rendition,
+            "chunk_idx": chunk_idx,
+            "bytes": nbytes,
+            "edge_id": edge_id,
+            "cache_status": CACHE_STATUS_UNKNOWN,
+            "startup_ms": startup_ms,
+            "rebuffer_ms": rebuffer_ms,
+            "event_type": event_type,
+            "event_time": event_time,
+        }
+
+    return event
 
 
 # ----------------------------------------------------------------------------------------------
 # The generator
 
 
-def _day_weights(
-    videos: list[_Video],
-    base_logw: list[float],
-    drift: list[float],
+def title_weights(
+    videos: Sequence[Any],
+    base_logw: Sequence[float],
+    drift: Sequence[float],
     day: int,
     params: SimParams,
 ) -> list[float]:
-    """Cumulative popularity weights of each video on `day` (unreleased titles get none)."""
+    """Popularity weight of each video on `day` (unreleased titles get none).
+
+    Zipf base times the day's drift, plus a release spike (boost times the top title's weight,
+    halving every half-life). Public for other clients of the same popularity model (players).
+    """
     boost = params.release_boost  # times the weight of the top title (exp(0) = 1)
     weights = []
     for video, logw, noise in zip(videos, base_logw, drift, strict=True):
@@ -588,13 +697,49 @@ def _day_weights(
             else:
                 w += boost * 0.5 ** ((day - r) / params.release_half_life_days)
         weights.append(w)
-    cum = list(itertools.accumulate(weights))
+    return weights
+
+
+def _day_weights(
+    videos: list[_Video],
+    base_logw: list[float],
+    drift: list[float],
+    day: int,
+    params: SimParams,
+) -> list[float]:
+    """Cumulative popularity weights of each video on `day` (unreleased titles get none)."""
+    cum = list(itertools.accumulate(title_weights(videos, base_logw, drift, day, params)))
     if cum[-1] <= 0:
         raise VodlakeError(
             f"no video of the catalog is released by day {day}",
             hint="give some videos release_day None or a day within the run",
         )
     return cum
+
+
+def _taste(
+    videos: list[_Video], pops: list[_Population], params: SimParams, seed: int
+) -> list[list[float]] | None:
+    """Per population, a weight multiplier per video (None when no preference is modelled)."""
+    if not params.regional_preference and not params.isp_genre_preference:
+        return None
+    rng = Random(f"vodlake-playback:{seed}:taste")
+    genres = sorted({v.genre for v in videos if v.genre is not None})
+    tilt = {
+        isp: {g: rng.gauss(0.0, params.isp_genre_preference) for g in genres}
+        for isp in sorted({p.isp for p in pops})
+    }
+    out = []
+    for pop in pops:
+        liked = params.region_languages.get(pop.region, ())
+        factors = []
+        for v in videos:
+            logf = params.regional_preference if v.language in liked else 0.0
+            if v.genre is not None:
+                logf += tilt[pop.isp].get(v.genre, 0.0)
+            factors.append(math.exp(logf))
+        out.append(factors)
+    return out
 
 
 def generate(
@@ -667,14 +812,33 @@ def _merge(
     ranks = list(range(len(videos)))
     pop_rng.shuffle(ranks)
     base_logw = [-params.zipf_exponent * math.log(rank + 1) for rank in ranks]
+    # Episodes share their series' popularity, fewer viewers start at later episodes.
+    first_episode = {v.series_id: i for i, v in enumerate(videos) if v.episode == 1}
+    next_episode: dict[int, int] = {}
+    for i, v in enumerate(videos):
+        if v.series_id is not None and v.episode and v.series_id in first_episode:
+            head = first_episode[v.series_id]
+            base_logw[i] = base_logw[head] + (v.episode - 1) * math.log(params.episode_decay)
+    by_episode = {(v.series_id, v.episode): i for i, v in enumerate(videos) if v.series_id}
+    for i, v in enumerate(videos):
+        if v.series_id is not None and (v.series_id, (v.episode or 0) + 1) in by_episode:
+            next_episode[i] = by_episode[(v.series_id, (v.episode or 0) + 1)]
+    taste = _taste(videos, pops, params, seed)
     drift = [0.0] * len(videos)
 
-    def day_sessions(day: int) -> list[tuple[int, int, int, int, int, int]]:
+    def day_sessions(day: int) -> list[tuple[int, int, int, int, int, int, int]]:
         nonlocal drift
         if day:
             rho, sigma, gauss = params.drift_rho, params.drift_sigma, pop_rng.gauss
             drift = [rho * x + gauss(0.0, sigma) for x in drift]
         video_cum = _day_weights(videos, base_logw, drift, day, params)
+        cums = [video_cum] * len(pops)
+        if taste is not None:
+            weights = title_weights(videos, base_logw, drift, day, params)
+            cums = [
+                list(itertools.accumulate(w * f for w, f in zip(weights, factors, strict=True)))
+                for factors in taste
+            ]
         rng = Random(f"vodlake-playback:{seed}:day:{day}")
         rand = rng.random
         day_ms = base_ms + day * _DAY_MS
@@ -684,17 +848,30 @@ def _merge(
             p = bisect.bisect_right(pop_cum, rand() * pop_cum[-1], 0, last_pop)
             hour = bisect.bisect_right(hour_cum, rand() * hour_cum[-1], 0, 23)
             local_ms = hour * _HOUR_MS + int(rand() * _HOUR_MS)
-            v = bisect.bisect_right(video_cum, rand() * video_cum[-1], 0, last_video)
+            cum = cums[p]
+            v = bisect.bisect_right(cum, rand() * cum[-1], 0, last_video)
             user_idx = int(rand() * pops[p].clients)
-            seq = day * sessions_per_day + k
-            specs.append(
-                (day_ms + local_ms - pops[p].offset_ms, seq, p, user_idx, v, rng.getrandbits(64))
-            )
+            seq = (day * sessions_per_day + k) * _CHAIN
+            at = day_ms + local_ms - pops[p].offset_ms
+            first_chunk = 0
+            if params.resume_share and rand() < params.resume_share:
+                first_chunk = int(rand() * videos[v].n_chunks)
+            specs.append((at, seq, p, user_idx, v, rng.getrandbits(64), first_chunk))
+            # Binge: the next episodes follow in order, each after the previous one's length.
+            j = 1
+            while params.binge_continue and v in next_episode and j < _CHAIN:
+                if rand() >= params.binge_continue:
+                    break
+                video = videos[v]
+                at += (video.n_chunks - 1) * video.seg_ms + video.last_ms + int(rand() * 120_000)
+                v = next_episode[v]
+                specs.append((at, seq + j, p, user_idx, v, rng.getrandbits(64), 0))
+                j += 1
         specs.sort()
         return specs
 
     inf = float("inf")
-    pending: list[tuple[int, int, int, int, int, int]] = []
+    pending: list[tuple[int, int, int, int, int, int, int]] = []
     pi = 0
     next_day = 0
     # Day d's earliest possible session start (its local midnight in the easternmost region).
