@@ -36,6 +36,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "stream": ("vodlake.commands.runner", "run a streaming query from streaming/"),
     "cachesim": ("vodlake.commands.cachesim", "replay a request trace through a cache policy"),
+    "placement": (
+        "vodlake.commands.placement",
+        "evaluate the nightly prefill on any request log (no Spark)",
+    ),
     "simulate-playback": ("vodlake.commands.playback", "simulate playback events to Kafka/files"),
     "reconcile": ("vodlake.commands.reconcile", "check bronze = silver + quarantine + duplicates"),
     "nightly": ("vodlake.commands.nightly", "nightly placement chain for a date (see --help)"),
