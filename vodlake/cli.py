@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "videos": ("vodlake.commands.videos", "list the catalog: status, renditions, HLS/DASH URIs"),
     "search": ("vodlake.commands.search", "search videos, complete titles, check the index"),
+    "edges": ("vodlake.commands.edges", "run, check and fill the nginx edges; ship their logs"),
     "steering": ("vodlake.commands.steering", "serve, start or stop the edge steering service"),
     "watch": ("vodlake.commands.watch", "players that watch titles through steering and edges"),
 }

@@ -23,29 +23,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-spark", action="store_true", help="do not resolve Spark jars")
 
 
-def ensure_ffmpeg() -> str:
-    if shutil.which("ffmpeg") and shutil.which("ffprobe"):
+def ensure_debian(package: str, binaries: tuple[str, ...]) -> str:
+    """Install Debian's `package` with apt-get when one of `binaries` is missing (as root)."""
+    if all(shutil.which(b) or os.path.exists(f"/usr/sbin/{b}") for b in binaries):
         return "present"
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise VodlakeError(
-            "ffmpeg is not installed", hint="install it: sudo apt-get install -y ffmpeg"
+            f"{package} is not installed", hint=f"install it: sudo apt-get install -y {package}"
         )
-    print("  ffmpeg missing: installing Debian's ffmpeg with apt-get ...", flush=True)
+    print(f"  {package} missing: installing Debian's {package} with apt-get ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "ffmpeg"]):
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise VodlakeError(
                 f"{' '.join(cmd)} failed: {proc.stderr.strip()[-200:]}",
-                hint="install ffmpeg by hand: apt-get install -y ffmpeg",
+                hint=f"install {package} by hand: apt-get install -y {package}",
             )
     return "installed with apt-get"
+
+
+def ensure_ffmpeg() -> str:
+    return ensure_debian("ffmpeg", ("ffmpeg", "ffprobe"))
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load(args.env)
     t0 = time.monotonic()
     print(f"ffmpeg: {ensure_ffmpeg()}", flush=True)
+    # the edges are nginx processes (vodlake edges up); wrk is the edge benchmark's load tool
+    print(f"nginx: {ensure_debian('nginx', ('nginx',))}", flush=True)
+    print(f"wrk: {ensure_debian('wrk', ('wrk',))}", flush=True)
     print(f"java: {find_java()}  maven: {find_maven()}", flush=True)
     print(f"service artifacts -> {cfg.services.cache_dir} ...", flush=True)
     fetched = services.fetch(cfg)
