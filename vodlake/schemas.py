@@ -220,6 +220,90 @@ PLACEMENT_EVAL = _s(
     ("note", StringType(), True),
 )
 
+# --- edges (vodlake.delivery) ---------------------------------------------------------------
+# One row per file the fill agent handled for a manifest date: result filled|kept|dropped|
+# rejected|failed|deferred, source "origin", "peer:<edge_id>" or "" (nothing moved).
+EDGE_FILLS = _s(
+    ("date", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("run_id", StringType(), False),
+    ("video_id", StringType(), False),
+    ("object_id", StringType(), True),
+    ("path", StringType(), False),
+    ("bytes", LongType(), False),
+    ("source", StringType(), False),
+    ("seconds", DoubleType(), False),
+    ("result", StringType(), False),
+    ("reason", StringType(), True),
+    ("sha256", StringType(), True),
+    ("filled_at", TimestampType(), False),
+)
+# What each edge holds in its prefill store after the fill of `date` (object_id is null for a
+# title's playlists and init segments); the steering service reads it.
+EDGE_INVENTORY = _s(
+    ("date", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("video_id", StringType(), False),
+    ("object_id", StringType(), True),
+    ("path", StringType(), False),
+    ("bytes", LongType(), False),
+    ("sha256", StringType(), True),
+    ("reported_at", TimestampType(), False),
+)
+# One nginx access log line as the edge writes it (vodlake.delivery.edges.LOG_FIELDS): all
+# strings, "" when nginx has no value.
+EDGE_LOG_LINE = _s(
+    *(
+        (name, StringType(), True)
+        for name in (
+            "request_id", "time", "msec", "edge", "client", "method", "path", "status", "bytes",
+            "range", "cache", "request_time", "upstream_time", "upstream_header_time",
+            "upstream_bytes", "upstream_status", "sid", "br", "cmcd",
+        )
+    )
+)  # fmt: skip
+BRONZE_EDGE_REQUESTS = BRONZE_PLAYBACK
+EDGE_REQUESTS = _s(
+    ("request_id", StringType(), False),
+    ("edge_id", StringType(), False),
+    ("request_time", TimestampType(), False),
+    ("date", DateType(), False),
+    ("client_ip", StringType(), True),
+    ("method", StringType(), False),
+    ("path", StringType(), False),
+    ("video_id", StringType(), True),
+    ("status", IntegerType(), False),
+    ("bytes", LongType(), False),
+    ("range", StringType(), True),
+    ("cache_status", StringType(), False),
+    ("duration_s", DoubleType(), False),
+    ("upstream_s", DoubleType(), True),
+    ("upstream_header_s", DoubleType(), True),
+    ("upstream_bytes", LongType(), False),
+    ("upstream_status", StringType(), True),
+    ("session_id", StringType(), True),
+    ("bitrate_kbps", IntegerType(), True),
+    ("kafka_partition", IntegerType(), True),
+    ("kafka_offset", LongType(), True),
+)
+# Per edge and day: bytes served by where they came from, origin and fill traffic, TTFB.
+GOLD_EDGE_DAILY = _s(
+    ("date", DateType(), False),
+    ("edge_id", StringType(), False),
+    ("requests", LongType(), False),
+    ("errors", LongType(), False),
+    ("bytes_served", LongType(), False),
+    ("prefill_bytes", LongType(), False),
+    ("hit_bytes", LongType(), False),
+    ("miss_bytes", LongType(), False),
+    ("byte_hit_ratio", DoubleType(), True),
+    ("origin_bytes", LongType(), False),
+    ("fill_bytes_peer", LongType(), False),
+    ("fill_bytes_origin", LongType(), False),
+    ("ttfb_p50_ms", DoubleType(), True),
+    ("ttfb_p95_ms", DoubleType(), True),
+)
+
 # --- search ---------------------------------------------------------------------------------
 # One row per alias: the `videos` version the index holds. `table_id` is the Delta table's id,
 # so a catalog dropped and recreated (versions restart) is noticed instead of half-synced.

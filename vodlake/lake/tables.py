@@ -40,6 +40,12 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("placement", schemas.PLACEMENT, partition_by=("date",)),
         TableSpec("placement_eval", schemas.PLACEMENT_EVAL, partition_by=("date",)),
         TableSpec("sync_state", schemas.SYNC_STATE),
+        TableSpec("edge_fills", schemas.EDGE_FILLS, partition_by=("date",)),
+        TableSpec("edge_inventory", schemas.EDGE_INVENTORY, partition_by=("date",)),
+        TableSpec("bronze_edge_requests", schemas.BRONZE_EDGE_REQUESTS),
+        TableSpec("edge_requests", schemas.EDGE_REQUESTS, partition_by=("date",)),
+        TableSpec("quarantine_edge_requests", schemas.QUARANTINE),
+        TableSpec("gold_edge_daily", schemas.GOLD_EDGE_DAILY, partition_by=("date",)),
     )
 }
 
