@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edges": ("vodlake.commands.edges", "run, check and fill the nginx edges; ship their logs"),
     "steering": ("vodlake.commands.steering", "serve, start or stop the edge steering service"),
     "watch": ("vodlake.commands.watch", "players that watch titles through steering and edges"),
+    "web": ("vodlake.commands.web", "serve the search and watch page (hls.js through the edges)"),
 }
 
 

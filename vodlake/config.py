@@ -260,6 +260,13 @@ class PlayersConf(_Section):
     speed: float = Field(1.0, gt=0)
 
 
+class WebConf(_Section):
+    """`vodlake web`: the search and watch page (issue 13)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8500, ge=1, le=65535)
+
+
 class DemoConf(_Section):
     events: int = Field(10_000, ge=1)
 
@@ -279,6 +286,7 @@ class Config(_Section):
     placement: PlacementConf = PlacementConf()
     steering: SteeringConf = SteeringConf()
     players: PlayersConf = PlayersConf()
+    web: WebConf = WebConf()
     demo: DemoConf = DemoConf()
 
     def resolved(self) -> Config:

@@ -54,6 +54,9 @@ ELASTICSEARCH_VERSION = "8.19.21"
 # The Python client must speak the server's major version.
 ELASTICSEARCH_PY_SPEC = ">=8.19,<9"
 
+# The web page's player: hls.js from the npm registry (`npm pack`), served by `vodlake web`.
+HLSJS_VERSION = "1.7.4"
+
 KAFKA_ARTIFACTS: tuple[str, ...] = (
     f"org.apache.kafka:kafka_{KAFKA_SCALA_BINARY}:{KAFKA_VERSION}",
     f"org.apache.logging.log4j:log4j-core:{LOG4J_VERSION}",

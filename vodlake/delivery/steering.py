@@ -419,7 +419,14 @@ def make_app(steering: Steering, poll: bool = True) -> Any:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = web.Application()
+    @web.middleware
+    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+        # browsers on another origin (the web page) ask steering directly
+        response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+
+    app = web.Application(middlewares=[cors])
     app.router.add_get("/v1/steer", steer)
     app.router.add_get("/v1/catalog", catalog)
     app.router.add_get("/v1/edges", edges)
