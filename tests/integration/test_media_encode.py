@@ -121,9 +121,10 @@ def test_ntsc_chunk_at_a_fractional_start(samples: Samples, tmp_path: Path) -> N
 def test_rotated_source_is_encoded_upright(samples: Samples, tmp_path: Path) -> None:
     chunk = plan_chunks(2.0, 2, 1, fps=25)[0]
     (out,) = encode_chunk(samples.rotated, chunk, RUNGS[1:], SETTINGS, tmp_path)
-    assert (out.width, out.height) == (102, 180)  # portrait picture inside the 320x180 box
+    # a portrait picture gets the 320x180 box standing up: its full 180x320
+    assert (out.width, out.height) == (180, 320)
     probed = probe(out.path)
-    assert (probed.width, probed.height) == (102, 180) and probed.rotation == 0
+    assert (probed.width, probed.height) == (180, 320) and probed.rotation == 0
 
 
 def test_same_chunk_twice_is_byte_identical(samples: Samples, tmp_path: Path) -> None:

@@ -18,8 +18,26 @@ FFPROBE = os.environ.get("VODLAKE_FFPROBE", "ffprobe")
 # read through other protocols (concat:, subfile:, http:...).
 PROTOCOLS = "file"
 
-# ffmpeg's own closing words carry no reason; skip them when looking for the real error.
-_NOISE = ("conversion failed", "exiting normally", "error while filtering", "nothing was written")
+# ffmpeg's own wrapper lines carry no reason ("Error initializing output stream 0:1 --" after the
+# muxer already said why); skip them when looking for the line that names the cause.
+_NOISE = (
+    "conversion failed",
+    "exiting normally",
+    "error while filtering",
+    "nothing was written",
+    "error initializing output stream",
+    "could not write header for output file",
+    "error while opening encoder for output stream",
+    "error opening output file",
+    "error marking filters as finished",
+    "failed to inject frame into filter network",
+    "error while processing the decoded data",
+    "error reinitializing filters",
+    "error while decoding stream",
+    "task finished with error code",
+    "terminating thread with return code",
+)
+_DECODE_SUMMARY = re.compile(r"^\d+ frames successfully decoded, (\d+) decoding errors$")
 _PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
 _ABS_PATH = re.compile(r"(?<![\w.])/[^\s:'\"]+")
 
@@ -35,10 +53,17 @@ def _clean(line: str) -> str:
     return _ABS_PATH.sub(lambda m: os.path.basename(m.group(0)), line)
 
 
+def _is_noise(line: str) -> bool:
+    return line.lower().startswith(_NOISE) or bool(_DECODE_SUMMARY.match(line))
+
+
 def error_lines(stderr: str) -> list[str]:
-    """The stderr lines that say something, cleaned (ffmpeg ends with generic lines)."""
+    """The stderr lines that say something, cleaned; ffmpeg's generic wrapper lines are dropped
+    unless nothing else was printed."""
     lines = [_clean(ln) for ln in stderr.splitlines() if ln.strip()]
-    return [ln for ln in lines if ln and not ln.lower().startswith(_NOISE)]
+    lines = [ln for ln in lines if ln]
+    meaningful = [ln for ln in lines if not _is_noise(ln)]
+    return meaningful or lines
 
 
 def last_error(stderr: str, limit: int = 300) -> str:
@@ -54,16 +79,28 @@ def first_error(stderr: str, limit: int = 300) -> str:
     return lines[0][:limit] if lines else "no error output"
 
 
+def decode_errors(stderr: str) -> int:
+    """How many packets failed to decode, from ffmpeg's closing summary (0 when absent)."""
+    for line in reversed(stderr.splitlines()):
+        m = _DECODE_SUMMARY.match(_clean(line))
+        if m:
+            return int(m.group(1))
+    return 0
+
+
 def run(
     cmd: list[str],
     what: str,
     hint: str | None = None,
     timeout_s: float | None = None,
     first: bool = False,
+    ok_codes: tuple[int, ...] = (0,),
 ) -> subprocess.CompletedProcess[str]:
     """Run an argument list; on failure raise MediaError('<what>: <error line>').
 
-    The error line is the last meaningful one, or the first with `first=True`.
+    The error line is the last meaningful one, or the first with `first=True`. Exit codes in
+    `ok_codes` are returned to the caller to judge (ffmpeg exits 69 when `-max_error_rate` is
+    crossed, after writing its outputs).
     """
     try:
         proc = subprocess.run(
@@ -75,7 +112,7 @@ def run(
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"{what}: timed out after {timeout_s:.0f} s", hint=hint) from exc
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         reason = first_error(proc.stderr) if first else last_error(proc.stderr)
         raise MediaError(f"{what}: {reason}", hint=hint)
     return proc

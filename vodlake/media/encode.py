@@ -31,7 +31,7 @@ import ffmpeg
 
 from vodlake.errors import MediaError
 from vodlake.media import _ff
-from vodlake.media.plan import Chunk, RungLike, fit_size, segment_frames
+from vodlake.media.plan import Chunk, RungLike, rung_size, segment_frames
 from vodlake.media.probe import ProbeInfo, probe, seek_margin_s
 
 # SVT-AV1 takes a number (0 slowest .. 13 fastest); accept x264 names too so one config works.
@@ -140,26 +140,75 @@ def _video_args(rung: RungLike, settings: EncodeSettings, seg_f: int, gop: int) 
 
 
 def _cut(source: str | os.PathLike[str], chunk: Chunk, info: ProbeInfo) -> Any:
-    """The chunk's frames, exactly, as a constant-rate stream starting at time 0.
+    """The chunk's frames, exactly, as an upright, progressive, constant-rate, SDR stream
+    starting at time 0.
 
-    Bounds sit half a frame before the boundary frames, so the frame at a boundary time is
-    safely inside the range whatever rounding ffmpeg applies to microsecond timestamps. The
-    input seek lands `seek_margin_s` earlier for containers without a keyframe index (see
-    probe.seek_margin_s); the trim filter then drops the decoded lead-in.
+    Timestamps are kept as stored (`-copyts`) and the range is cut by absolute times computed
+    from the probe (`start_s + video_start_s` is the first picture): ffmpeg's own time origin
+    moves with the streams a command uses for some containers (MPEG-TS), so relative times
+    would be off by the audio's lead. Bounds sit half a frame before the boundary frames, so
+    the frame at a boundary time is safely inside the range whatever rounding ffmpeg applies
+    to microsecond timestamps. The input seek lands `seek_margin_s` earlier for containers
+    without a keyframe index (see probe.seek_margin_s); the trim filter then drops the decoded
+    lead-in. ffmpeg applies the rotation metadata itself (autorotate) before these filters;
+    interlaced sources are deinterlaced before the rate conversion, and the `fps` filter turns
+    a variable rate into the planned constant one.
     """
     half = 0.5 / info.fps
-    seek = max(0.0, chunk.start_s - half - seek_margin_s(info)) if chunk.start_s > 0 else 0.0
-    offset = chunk.start_s - seek  # where the chunk starts, relative to the seek point
-    lead_in = offset - half if chunk.start_s > 0 else 0.0
-    end = offset + chunk.duration_s - half
-    kwargs: dict[str, Any] = {"protocol_whitelist": _ff.PROTOCOLS, "t": f"{end:.6f}"}
+    start = info.video_start_s + chunk.start_s  # relative to the container's start
+    end = start + chunk.duration_s - half
+    seek = max(0.0, start - half - seek_margin_s(info)) if chunk.start_s > 0 else 0.0
+    kwargs: dict[str, Any] = {
+        "protocol_whitelist": _ff.PROTOCOLS,
+        "copyts": None,
+        "t": f"{end - seek:.6f}",  # stop reading here (counted from the seek point)
+    }
     if seek > 0:
         kwargs["ss"] = f"{seek:.6f}"
-    video = ffmpeg.input(_ff.abspath(source), **kwargs).video
-    if lead_in > 1e-6:
-        video = video.filter("trim", start=f"{lead_in:.6f}")
+    video = ffmpeg.input(_ff.abspath(source), **kwargs)[str(info.video_index)]
+    first = info.start_s + start - half
+    video = video.filter("trim", start=f"{first:.6f}", end=f"{info.start_s + end:.6f}")
     video = video.filter("setpts", "PTS-STARTPTS")  # every chunk starts at 0
-    return video.filter("fps", fps=info.frame_rate)  # constant rate: frames = duration * fps
+    if info.interlaced:  # one frame per frame (not per field): the planned rate stays
+        video = video.filter("bwdif", mode="send_frame", parity="auto", deint="all")
+    video = video.filter("fps", fps=info.frame_rate)  # constant rate: frames = duration * fps
+    return _to_sdr(video, info)
+
+
+def _to_sdr(video: Any, info: ProbeInfo) -> Any:
+    """BT.2020 and HDR sources -> 8-bit BT.709 SDR, with tone mapping for PQ and HLG.
+
+    zscale (libzimg, in Debian's ffmpeg) converts transfer, primaries and matrix properly;
+    `tonemap` compresses the linear HDR light into SDR range (hable, no desaturation). Plain
+    8-bit or 10-bit BT.709 needs none of this: the encoder's yuv420p conversion is enough.
+    """
+    if not info.needs_color_conversion:
+        return video
+    src = {
+        "pin": info.color_primaries or "bt2020",
+        "min": info.color_space if info.color_space in _ZIMG_MATRICES else "bt2020nc",
+        "rin": "pc" if info.color_range == "pc" else "tv",
+    }
+    if info.dynamic_range == "sdr":
+        tin = info.color_transfer if info.color_transfer in _ZIMG_TRANSFERS else "bt2020-10"
+        return video.filter(
+            "zscale", tin=tin, **src, t="bt709", p="bt709", m="bt709", r="tv"
+        ).filter("format", "yuv420p")
+    tin = "smpte2084" if info.dynamic_range == "pq" else "arib-std-b67"
+    return (
+        video.filter("zscale", tin=tin, **src, t="linear", npl=100)
+        .filter("format", "gbrpf32le")
+        .filter("zscale", p="bt709")
+        .filter("tonemap", tonemap="hable", desat=0)
+        .filter("zscale", t="bt709", m="bt709", r="tv")
+        .filter("format", "yuv420p")
+    )
+
+
+_ZIMG_MATRICES = ("bt2020nc", "bt2020c", "bt709", "bt470bg", "smpte170m")
+_ZIMG_TRANSFERS = ("bt709", "bt2020-10", "bt2020-12", "smpte170m")
+# What converted outputs are tagged with, so players do not guess.
+_BT709_TAGS = {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"}
 
 
 def _expected_frames(chunk: Chunk, info: ProbeInfo) -> int:
@@ -195,25 +244,38 @@ def encode_chunk(
     expected = _expected_frames(chunk, info)
     video = _cut(source, chunk, info)
     split = video.filter_multi_output("split", len(rungs))
+    tags = _BT709_TAGS if info.needs_color_conversion else {}
 
     outputs = []
     planned: list[tuple[RungLike, Path, Path, int, int]] = []
     for i, rung in enumerate(rungs):
-        w, h = fit_size(info.width, info.height, rung.width, rung.height)
+        w, h = rung_size(info.width, info.height, rung)
         final = out / chunk_file_name(rung.name, chunk.idx)
         tmp = out / f".{final.stem}.{_unique()}.part.mp4"
         stream = split.stream(i).filter("scale", w, h).filter("setsar", 1)
-        outputs.append(ffmpeg.output(stream, str(tmp), **_video_args(rung, settings, seg_f, gop)))
+        args = {**_video_args(rung, settings, seg_f, gop), **tags}
+        outputs.append(ffmpeg.output(stream, str(tmp), **args))
         planned.append((rung, tmp, final, w, h))
 
     cmd = ffmpeg.merge_outputs(*outputs).overwrite_output().compile(cmd=_ff.FFMPEG)
     head = [cmd[0], "-nostdin", "-hide_banner", "-v", "error"]
     if settings.threads > 0:  # 0 lets ffmpeg and the encoders pick (not reproducible)
         head += ["-filter_complex_threads", str(settings.threads)]
+    if chunk.start_s == 0 or seek_margin_s(info) == 0:
+        # Decoding starts on a keyframe here, so any packet that fails to decode is damage:
+        # fail (exit code 69 after the run) rather than publish frames the encoder invented.
+        head += ["-max_error_rate", "0"]
     cmd = [*head, *cmd[1:]]
     what = f"encode chunk {chunk.idx} ({chunk.start_s:.3f}+{chunk.duration_s:.3f} s)"
     try:
-        _ff.run(cmd, what, timeout_s=timeout_s)
+        proc = _ff.run(cmd, what, timeout_s=timeout_s, ok_codes=(0, 69))
+        if proc.returncode == 69 or _ff.decode_errors(proc.stderr):
+            raise MediaError(
+                f"damaged source: {_ff.decode_errors(proc.stderr) or 'some'} packet(s) between "
+                f"{chunk.start_s:.3f} s and {chunk.end_s:.3f} s do not decode "
+                f"({_ff.first_error(proc.stderr)})",
+                hint="upload the original file again; this copy is damaged in that range",
+            )
         results = []
         for rung, tmp, final, w, h in planned:
             frames = _ff.count_video_packets(tmp)
@@ -235,6 +297,19 @@ def encode_chunk(
     return outputs_done
 
 
+def _aligned_audio(stream: Any, info: ProbeInfo, duration_s: float | None) -> Any:
+    """The audio track on the video's clock: time 0 is the first picture, not the container's
+    start; silence fills a late start and gaps; what runs before or past the picture is cut,
+    and a short track is padded with silence to `duration_s`."""
+    first_picture = info.start_s + info.video_start_s  # as stored (the input uses -copyts)
+    stream = stream.filter("asetpts", f"PTS-({first_picture:.6f})/TB")
+    stream = stream.filter("aresample", **{"async": 1, "first_pts": 0})
+    if duration_s:
+        stream = stream.filter("apad", whole_dur=f"{duration_s:.6f}")
+        stream = stream.filter("atrim", end=f"{duration_s:.6f}")
+    return stream
+
+
 def encode_audio(
     source: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -243,11 +318,13 @@ def encode_audio(
     info: ProbeInfo | None = None,
     timeout_s: float | None = None,
 ) -> str | None:
-    """Encode the whole audio track once to AAC in MP4; None when the source has no audio.
+    """Encode the chosen audio track once to stereo AAC in MP4; None when there is no audio.
 
     Audio is never chunked: AAC frames do not line up with video chunk boundaries, and
-    joining separately encoded pieces adds priming gaps that drift. `duration_s` (the video
-    duration) trims audio that runs past the picture.
+    joining separately encoded pieces adds priming gaps that drift. The track is the one
+    probe chose (`info.audio_index`: the catalog's language, else the default track); any
+    layout (mono, 5.1, 7.1) is mixed to stereo, which every player and HLS audio group
+    expects. `duration_s` (the video duration) makes the track exactly as long as the picture.
     """
     info = info or probe(source)
     if not info.has_audio:
@@ -257,20 +334,15 @@ def encode_audio(
         raise MediaError(f"audio output must be .mp4 or .m4a, got {final.name}")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.stem}.{_unique()}.part{final.suffix}")
-    in_kwargs: dict[str, Any] = {"protocol_whitelist": _ff.PROTOCOLS}
-    if duration_s:
-        in_kwargs["t"] = f"{duration_s:.6f}"
-    src = ffmpeg.input(_ff.abspath(source), **in_kwargs)
+    src = ffmpeg.input(_ff.abspath(source), protocol_whitelist=_ff.PROTOCOLS, copyts=None)
+    stream = src[str(info.audio_index)] if info.audio_index is not None else src.audio
     out = ffmpeg.output(
-        src.audio,
+        _aligned_audio(stream, info, duration_s),
         str(tmp),
         **{
             "c:a": "aac",
             "b:a": f"{bitrate_kbps}k",
-            "ac": 2,  # stereo for every player; HLS audio groups expect it
-            "vn": None,
-            "sn": None,
-            "dn": None,
+            "ac": 2,
             "map_metadata": -1,
             "map_chapters": -1,
             "fflags": "+bitexact",

@@ -9,7 +9,10 @@ The DASH muxer names folders and files after the Representation id, which it set
 stream index. We want `<out_dir>/<rendition>/...`, so after the muxer finishes we rename each
 `<index>/` folder to its rendition name and rewrite the few references: the Representation
 `id` attribute in the MPD (its SegmentTemplate uses `$RepresentationID$`, so the template
-itself stays as written), and the HLS playlists, which move into their rendition folder.
+itself stays as written; the MPD is edited as XML, see `_rewrite_mpd`, which also merges the
+per-rung AdaptationSets into one), and the HLS playlists, which move into their rendition
+folder. A source without audio gives video-only manifests: no audio AdaptationSet, no
+EXT-X-MEDIA audio group, CODECS naming the video codec only.
 The muxer also stamps wall-clock EXT-X-PROGRAM-DATE-TIME lines, meaningless for VOD; they are
 dropped so that packaging the same chunks twice gives identical files.
 
@@ -43,6 +46,13 @@ from vodlake.media import _ff
 from vodlake.media.plan import RENDITION_NAME, RungLike
 
 MPD_NAME = "manifest.mpd"
+# Keep the MPD's own prefixes when ElementTree writes it back.
+for _prefix, _uri in (
+    ("", "urn:mpeg:dash:schema:mpd:2011"),
+    ("xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+    ("xlink", "http://www.w3.org/1999/xlink"),
+):
+    ET.register_namespace(_prefix, _uri)
 MASTER_NAME = "master.m3u8"
 PLAYLIST_NAME = "playlist.m3u8"
 AUDIO_NAME = "audio"
@@ -179,21 +189,52 @@ def _check_inputs(
 
 
 def _rewrite_mpd(text: str, ids: Mapping[int, str]) -> str:
-    """Name the Representations after their renditions. ffmpeg also marks the video set
-    bitstreamSwitching="true", which is wrong for rungs of different sizes (each needs its own
-    init segment), so it is turned off."""
-    text = re.sub(
-        r'(<AdaptationSet [^>]*contentType="video"[^>]*)bitstreamSwitching="true"',
-        r'\1bitstreamSwitching="false"',
-        text,
-    )
-    for idx, name in ids.items():
-        text, n = re.subn(rf'<Representation id="{idx}"', f'<Representation id="{name}"', text)
-        if n != 1:
-            raise MediaError(f"packaging: representation {idx} not found once in the MPD")
-    if "$RepresentationID$/" not in text:
-        raise MediaError("packaging: unexpected MPD segment template")
-    return text
+    """Edit the muxer's MPD (as XML, with ElementTree): one video AdaptationSet holding every
+    rung, Representations named after their renditions.
+
+    The muxer is given one AdaptationSet per rung because it refuses rungs of different picture
+    shapes in one set ("Conflicting stream aspect ratios"), and rounding to even sizes makes a
+    2.35:1 or 641x359 source's rungs differ by a pixel. A player switches only within a set, so
+    they are merged here; the set's `par` goes (each Representation states its own size and
+    `sar`), and `bitstreamSwitching` is false (each rung has its own init segment).
+    """
+    root = ET.fromstring(text)
+    period = root.find("d:Period", _MPD_NS)
+    if period is None:
+        raise MediaError("packaging: the MPD has no Period")
+    videos = [
+        a for a in period.findall("d:AdaptationSet", _MPD_NS) if a.get("contentType") == "video"
+    ]
+    if not videos:
+        raise MediaError("packaging: the MPD has no video AdaptationSet")
+    merged = videos[0]
+    for other in videos[1:]:
+        for rep in other.findall("d:Representation", _MPD_NS):
+            merged.append(rep)
+        period.remove(other)
+    reps = merged.findall("d:Representation", _MPD_NS)
+    merged.set("maxWidth", str(max(int(r.get("width", "0")) for r in reps)))
+    merged.set("maxHeight", str(max(int(r.get("height", "0")) for r in reps)))
+    merged.attrib.pop("par", None)
+    merged.set("bitstreamSwitching", "false")
+    for i, aset in enumerate(period.findall("d:AdaptationSet", _MPD_NS)):
+        aset.set("id", str(i))
+
+    by_id = {str(idx): name for idx, name in ids.items()}
+    seen = []
+    for rep in root.iter(f"{{{_MPD_NS['d']}}}Representation"):
+        name = by_id.get(rep.get("id", ""))
+        if name is None:
+            raise MediaError(f"packaging: unexpected representation {rep.get('id')!r} in the MPD")
+        rep.set("id", name)
+        seen.append(name)
+        tpl = rep.find("d:SegmentTemplate", _MPD_NS)
+        if tpl is None or not tpl.get("media", "").startswith("$RepresentationID$/"):
+            raise MediaError("packaging: unexpected MPD segment template")
+    if sorted(seen) != sorted(ids.values()):
+        raise MediaError(f"packaging: the MPD lists {seen}, expected {list(ids.values())}")
+    ET.indent(root, space="\t")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _rewrite_media_playlist(text: str, idx: int) -> str:
@@ -316,10 +357,11 @@ def _ffmpeg_cmd(
         ffmpeg.input(str(p), f="concat", safe=1, protocol_whitelist=_ff.PROTOCOLS) for p in lists
     ]
     streams = [i.video for i in inputs]
-    adaptation = "id=0,streams=v"
+    # One set per rung (merged afterwards, see _rewrite_mpd), then the audio.
+    adaptation = " ".join(f"id={i},streams={i}" for i in range(len(streams)))
     if audio is not None:
         streams.append(ffmpeg.input(str(audio), protocol_whitelist=_ff.PROTOCOLS).audio)
-        adaptation += " id=1,streams=a"
+        adaptation += f" id={len(streams) - 1},streams=a"
     out = ffmpeg.output(
         *streams,
         str(mpd),

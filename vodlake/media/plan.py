@@ -147,26 +147,56 @@ def _even(x: float) -> int:
     return max(2, 2 * round(x / 2))
 
 
+def _even_at_most(x: float, limit: int) -> int:
+    """The nearest even integer >= 2, but never above `limit` (rounded down to even)."""
+    out = _even(x)
+    while out > limit and out > 2:
+        out -= 2
+    return out
+
+
 def fit_size(source_w: int, source_h: int, box_w: int, box_h: int) -> tuple[int, int]:
-    """The largest even size with the source's shape that fits inside box_w x box_h.
+    """The largest even size with the source's shape that fits inside box_w x box_h, never
+    larger than the source (an odd 641x359 source becomes at most 640x358).
 
     A 16:9 source in a 16:9 box gives the box itself; a 4:3 source in 640x360 gives 480x360.
     """
     if min(source_w, source_h, box_w, box_h) <= 0:
         raise ValueError("sizes must be positive")
-    scale = min(box_w / source_w, box_h / source_h)
-    return _even(source_w * scale), _even(source_h * scale)
+    scale = min(box_w / source_w, box_h / source_h, 1.0)
+    return (
+        _even_at_most(source_w * scale, min(box_w, source_w)),
+        _even_at_most(source_h * scale, min(box_h, source_h)),
+    )
+
+
+def rung_box(source_w: int, source_h: int, rung: RungLike) -> tuple[int, int]:
+    """The rung's box turned to the source's orientation.
+
+    A ladder is written for landscape (1920x1080 ... 416x234); a portrait source (a phone held
+    upright, 1080x1920 once rotated) gets the same boxes standing up, so its top rung is
+    1080x1920 rather than a 608x1080 picture paid for at 1080p bitrate.
+    """
+    w, h = rung.width, rung.height
+    if (source_h > source_w) != (h > w) and w != h:
+        return h, w
+    return w, h
+
+
+def rung_size(source_w: int, source_h: int, rung: RungLike) -> tuple[int, int]:
+    """The picture size a rung gets for this source: its shape, inside the oriented box."""
+    return fit_size(source_w, source_h, *rung_box(source_w, source_h, rung))
 
 
 def ladder_for(source_w: int, source_h: int, rungs: Sequence[RungLike]) -> list[RungLike]:
     """The rungs this source gets: never upscale.
 
-    A rung is kept when fitting the source into its box does not enlarge the picture. For a
-    landscape source at least as wide as 16:9 this is exactly "rung height <= source height";
-    for portrait or narrower sources it compares the scale factor, so a 1080x1920 phone video
-    still gets its full-resolution rung. When no rung fits (a source smaller than the smallest
-    rung), one rung at the source size (even dimensions) is returned, named `<height>p`, with
-    the smallest rung's bitrate scaled by pixel count. Order follows `rungs`.
+    A rung is kept when fitting the source into its box (turned to the source's orientation,
+    see `rung_box`) does not enlarge the picture. For a landscape source at least as wide as
+    16:9 this is exactly "rung height <= source height"; a 1080x1920 phone video gets every
+    rung, standing up. When no rung fits (a source smaller than the smallest rung), one rung at
+    the source size (even dimensions) is returned, named `<height>p`, with the smallest rung's
+    bitrate scaled by pixel count. Order follows `rungs`.
     """
     if source_w <= 0 or source_h <= 0:
         raise ValueError(f"bad source size {source_w}x{source_h}")
@@ -179,15 +209,14 @@ def ladder_for(source_w: int, source_h: int, rungs: Sequence[RungLike]) -> list[
     if len(set(names)) != len(names):
         raise ValueError(f"rung names must be unique, got {names}")
 
-    kept = [r for r in rungs if min(r.width / source_w, r.height / source_h) <= 1.0]
+    def scale(r: RungLike) -> float:
+        box_w, box_h = rung_box(source_w, source_h, r)
+        return min(box_w / source_w, box_h / source_h)
+
+    kept = [r for r in rungs if scale(r) <= 1.0]
     if kept:
         return kept
     smallest = min(rungs, key=lambda r: r.width * r.height)
-    w, h = _even(source_w), _even(source_h)
-    if w > source_w:  # odd source size: round down, never up
-        w -= 2
-    if h > source_h:
-        h -= 2
-    w, h = max(2, w), max(2, h)
+    w, h = _even_at_most(source_w, source_w), _even_at_most(source_h, source_h)
     kbps = max(1, round(smallest.bitrate_kbps * (w * h) / (smallest.width * smallest.height)))
-    return [Rung(name=f"{h}p", width=w, height=h, bitrate_kbps=kbps)]
+    return [Rung(name=f"{min(w, h)}p", width=w, height=h, bitrate_kbps=kbps)]
