@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     # the edges are nginx processes (vodlake edges up); wrk is the edge benchmark's load tool
     print(f"nginx: {ensure_debian('nginx', ('nginx',))}", flush=True)
     print(f"wrk: {ensure_debian('wrk', ('wrk',))}", flush=True)
+    # the web page's browser test drives Debian's chromium with playwright (no browser download)
+    print(f"chromium: {ensure_debian('chromium', ('chromium',))}", flush=True)
+    from vodlake.delivery.web import ensure_hlsjs
+
+    print(f"hls.js (npm registry): {ensure_hlsjs(cfg)}", flush=True)
     print(f"java: {find_java()}  maven: {find_maven()}", flush=True)
     print(f"service artifacts -> {cfg.services.cache_dir} ...", flush=True)
     fetched = services.fetch(cfg)
