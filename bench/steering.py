@@ -137,6 +137,7 @@ def main() -> None:
 
         results = {}
         for name, path in (("baseline /health", health), ("steer /v1/steer", steer)):
+            asyncio.run(_load(port, path, args.rate, 1.0))  # warm-up, not counted
             results[name] = asyncio.run(_load(port, path, args.rate, args.seconds))
             r = results[name]
             print(
