@@ -41,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
         for s in statuses:
             pid = f"pid {s.pid}" if s.pid else ""
             print(f"{s.name:<14} {s.address:<24} {s.detail:<34} {pid}")
+    if args.action == "status" and not args.json and not args.names:
+        # steering runs on its own (`vodlake steering start`): listed here, not required
+        from vodlake.services.steering import SteeringService
+
+        st = SteeringService(cfg).status()
+        print(f"{st.name:<14} {st.address:<24} {st.detail}")
     if args.action == "status":
         return 0 if all(s.healthy for s in statuses) else 1
     if args.action == "up":
