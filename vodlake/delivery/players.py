@@ -346,7 +346,8 @@ class Player:
         connector = aiohttp.TCPConnector(local_addr=(self.address, 0), limit=2)
         async with aiohttp.ClientSession(connector=connector) as http:
             await self.steer(http)
-            master_rel = self.candidates[0]["hls_url"].split("/videos/", 1)[1]
+            vid = self.spec.video_id
+            master_rel = f"{vid}/" + self.candidates[0]["hls_url"].split(f"/videos/{vid}/", 1)[1]
             body, _, _ = await self.fetch(http, master_rel)
             base = self._url("")
             variants = parse_master(body.decode(), self._url(master_rel))

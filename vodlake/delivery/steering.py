@@ -357,14 +357,15 @@ def make_app(steering: Steering, poll: bool = True) -> Any:
         if not ranked:
             log.warning("steer 503 for %s from %s: no healthy edge, no origin", vid, client)
             return _error(503, "no healthy edge and no origin URL", video_id=vid)
-        log.info(
-            "steer %s for %s (isp %s): %s; unhealthy: %s",
-            vid,
-            client,
-            context["isp"],
-            " > ".join(f"{c.id} [{c.reason}]" for c in ranked),
-            ",".join(context["unhealthy"]) or "none",
-        )
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "steer %s for %s (isp %s): %s; unhealthy: %s",
+                vid,
+                client,
+                context["isp"],
+                " > ".join(f"{c.id} [{c.reason}]" for c in ranked),
+                ",".join(context["unhealthy"]) or "none",
+            )
         return web.json_response(
             {
                 "video_id": vid,
