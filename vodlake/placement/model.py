@@ -64,14 +64,19 @@ class Catalog:
 
 def parse_object_ids(ids: pd.Series) -> pd.DataFrame | None:
     """``video/rendition/chunk`` ids -> video_id, rendition, chunk_idx; None if one does not."""
-    parts = ids.astype(str).str.rsplit("/", n=2, expand=True)
+    codes, uniques = pd.factorize(ids.astype(str))
+    parts = pd.Series(uniques).str.rsplit("/", n=2, expand=True)
     if parts.shape[1] != 3 or parts.isna().any().any():
         return None
     chunk = pd.to_numeric(parts[2], errors="coerce")
     if chunk.isna().any() or (chunk < 0).any():
         return None
     return pd.DataFrame(
-        {"video_id": parts[0], "rendition": parts[1], "chunk_idx": chunk.astype(np.int64)},
+        {
+            "video_id": parts[0].to_numpy()[codes],
+            "rendition": parts[1].to_numpy()[codes],
+            "chunk_idx": chunk.astype(np.int64).to_numpy()[codes],
+        },
         index=ids.index,
     )
 
@@ -196,7 +201,9 @@ def release_demand(
     per = first_day.groupby(["edge_id", "video_id"]).size().rename("n").reset_index()
     past = released[released["video_id"].isin(first_day["video_id"].unique())]
     if past.empty or launching.empty:
-        return pd.DataFrame(columns=["edge_id", "video_id", "demand"])
+        return pd.DataFrame({"edge_id": [], "video_id": [], "demand": []}).astype(
+            {"edge_id": object, "video_id": object, "demand": float}
+        )
     grid = pd.MultiIndex.from_product([list(edges), past["video_id"]], names=["edge_id", "vid"])
     full = grid.to_frame(index=False).merge(
         per.rename(columns={"video_id": "vid"}), on=["edge_id", "vid"], how="left"
@@ -273,7 +280,8 @@ def forecast(
         ]
         demand = _age_adjusted(demand, train, titles, target, params)
         new = release_demand(train, titles, launching, edges)
-        demand = pd.concat([demand, new], ignore_index=True)
+        if not new.empty:
+            demand = pd.concat([demand, new], ignore_index=True)
     else:
         files = (
             train.groupby("object_id", sort=False)
@@ -295,7 +303,12 @@ def forecast(
     out = out.merge(demand, on="video_id").merge(mix, on=["edge_id", "bucket", "rendition"])
     out["forecast"] = out["demand"] * out["p"] * out["mix"]
     out = out.loc[out["forecast"] > 0, ["edge_id", "object_id", "size", "forecast"]]
-    return out.reset_index(drop=True)
+    return _by_id(out)
+
+
+def _by_id(out: pd.DataFrame) -> pd.DataFrame:
+    """Rows ordered by edge and object id: `place` breaks ties by this order."""
+    return out.sort_values(["edge_id", "object_id"], kind="stable").reset_index(drop=True)
 
 
 def _age_adjusted(
@@ -335,7 +348,7 @@ def _forecast_objects(
     demand = title_demand(train, target, regions, params, key="object_id")
     sizes = train.groupby("object_id")["size"].max().rename("size")
     out = demand.merge(sizes.reset_index(), on="object_id").rename(columns={"demand": "forecast"})
-    return out[["edge_id", "object_id", "size", "forecast"]].reset_index(drop=True)
+    return _by_id(out[["edge_id", "object_id", "size", "forecast"]])
 
 
 @njit(cache=True)
@@ -371,16 +384,19 @@ def place(
     fill; new files are taken while they fit in the space and in ``fill_budget`` bytes.
     Files held but no longer forecast are dropped.
     """
-    frame = edge_forecast[["object_id", "size", "forecast"]].copy()
-    held = pd.Series(previous or {}, dtype="int64")
-    frame["incumbent"] = frame["object_id"].isin(held.index)
-    frame["rank"] = frame["forecast"] * np.where(frame["incumbent"], 1.0 + min_swap_gain, 1.0)
-    frame = frame.sort_values(["rank", "object_id"], ascending=[False, True], kind="stable")
-    sizes = frame["size"].to_numpy(np.int64)
+    ids = edge_forecast["object_id"].to_numpy()
+    incumbent = (
+        edge_forecast["object_id"].isin(list(previous)).to_numpy()
+        if previous
+        else np.zeros(len(ids), dtype=np.bool_)
+    )
+    rank = edge_forecast["forecast"].to_numpy(float) * np.where(incumbent, 1.0 + min_swap_gain, 1.0)
+    # Ties by object id: `forecast` returns rows ordered by id, so a stable sort keeps that.
+    order = np.argsort(-rank, kind="stable")
+    sizes = edge_forecast["size"].to_numpy(np.int64)[order]
     budget = np.int64(fill_budget if fill_budget is not None else np.iinfo(np.int64).max)
-    keep = _fill(sizes, frame["incumbent"].to_numpy(), np.int64(capacity), budget)
-    chosen = frame[keep]
-    return dict(zip(chosen["object_id"], chosen["size"].astype(int), strict=True))
+    keep = _fill(sizes, incumbent[order], np.int64(capacity), budget)
+    return dict(zip(ids[order][keep].tolist(), sizes[keep].tolist(), strict=True))
 
 
 def cut(manifest: Mapping[str, int], budget: int) -> dict[str, int]:

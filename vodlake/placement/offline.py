@@ -291,8 +291,10 @@ def _evaluate_day(
         edge_fc = by_edge.get(edge, fc.iloc[0:0])
         manifests, hybrid = {}, {}
         for cap in caps:
-            prev = None if previous is None else previous.get((edge, cap.label))
-            budget = _budget(fill_budget, edge, cap.bytes)
+            # The first test day starts from a full edge; later ones from the day before's fill,
+            # so the fill budget and the swap margin bind from the second day on.
+            prev = None if previous is None else previous.get((edge, cap.label), {})
+            budget = None if prev is None else _budget(fill_budget, edge, cap.bytes)
             fill = model.place(
                 edge_fc, cap.bytes, previous=prev, min_swap_gain=min_swap_gain, fill_budget=budget
             )

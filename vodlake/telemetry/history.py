@@ -14,9 +14,7 @@ Spark reads them from there: this is for local mode and single-machine clusters.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,61 +32,21 @@ from vodlake.lake.fs import last_write_rows
 from vodlake.lake.tables import Tables
 from vodlake.schemas import PLAYBACK_EVENT, SILVER_PLAYBACK
 from vodlake.telemetry.generator import (
-    DEFAULT_LADDER,
+    EVAL_TITLES,
     CatalogVideo,
     SimParams,
+    catalog_bytes,
+    catalog_files,
     generate,
-    synthetic_catalog,
+    short_catalog,
 )
 
-# The evaluation's default catalog: 300 titles, at most 10 minutes each, 4 s segments, the
-# six-rung Apple ladder. About 214k chunk files and 284 GB, so 5% of it is ~14 GB.
-EVAL_TITLES = 300
-EVAL_MAX_DURATION_S = 600.0
 _ARROW_TYPES = {
     "chunk_idx": pa.int32(),
     "bytes": pa.int64(),
     "startup_ms": pa.int32(),
     "rebuffer_ms": pa.int32(),
 }
-
-
-def short_catalog(
-    n_videos: int,
-    seed: int,
-    *,
-    max_duration_s: float = EVAL_MAX_DURATION_S,
-    segment_seconds: float = 4.0,
-    ladder: Sequence[tuple[str, int]] = DEFAULT_LADDER,
-) -> list[CatalogVideo]:
-    """`playback_sim.synthetic_catalog` with every title cut to at most ``max_duration_s``.
-
-    Films of two hours make a catalog of terabytes and sessions of thousands of requests; cut
-    short, a few hundred titles replay in seconds while keeping the Zipf popularity, the
-    rendition mix and early abandonment that placement is about.
-    """
-    if max_duration_s <= 0:
-        raise VodlakeError(f"max_duration_s must be positive (got {max_duration_s})")
-    out = []
-    for video in synthetic_catalog(n_videos, seed, ladder, segment_seconds):
-        n_chunks = max(1, math.ceil(min(video.duration_s, max_duration_s) / segment_seconds))
-        out.append(
-            dataclasses.replace(
-                video,
-                duration_s=min(video.duration_s, n_chunks * segment_seconds),
-                renditions={name: sizes[:n_chunks] for name, sizes in video.renditions.items()},
-            )
-        )
-    return out
-
-
-def catalog_bytes(catalog: Iterable[CatalogVideo]) -> int:
-    """Bytes of every file of every rendition: what "x% of catalog bytes" is measured against."""
-    return sum(sum(sizes) for video in catalog for sizes in video.renditions.values())
-
-
-def catalog_files(catalog: Iterable[CatalogVideo]) -> int:
-    return sum(len(sizes) for video in catalog for sizes in video.renditions.values())
 
 
 # playback_sim events as Arrow columns; event_time stays text until Spark parses it.
