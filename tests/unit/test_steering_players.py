@@ -176,6 +176,11 @@ def test_abr_throughput_rule_with_safety_and_bola_climbs_with_the_buffer() -> No
     assert players.throughput_rule(vs, 2_300_000, 0.9) == 2
     picks = [players.bola_rule(vs, b, 30.0) for b in (0, 10, 15, 20, 25, 30)]
     assert picks == sorted(picks) and picks[0] == 0 and picks[-1] == 3
+    # the hand-over buffer: BOLA at that level keeps the rung the throughput rule reached
+    for rung in range(4):
+        level = players.bola_entry_buffer(vs, rung, 30.0)
+        assert players.bola_rule(vs, level, 30.0) >= rung
+        assert level == 0 or players.bola_rule(vs, level - 0.25, 30.0) < rung
 
 
 def test_session_specs_follow_the_generator_and_bind_inside_the_isp_prefix(cfg) -> None:

@@ -126,6 +126,18 @@ def bola_rule(variants: list[Variant], buffer_s: float, buffer_target_s: float) 
     return max(range(len(rates)), key=lambda i: scores[i])
 
 
+def bola_entry_buffer(variants: list[Variant], rung: int, buffer_target_s: float) -> float:
+    """The lowest buffer level at which BOLA picks `rung` or higher.
+
+    dash.js adds a "placeholder" buffer when it hands over from the throughput rule to BOLA, so
+    BOLA starts from the quality the throughput rule reached instead of dropping back while the
+    buffer is still mid-way (BOLA's known start-up oscillation)."""
+    level = 0.0
+    while level < buffer_target_s and bola_rule(variants, level, buffer_target_s) < rung:
+        level += 0.25
+    return level
+
+
 # ----------------------------------------------------------------------------------------------
 # Sessions
 
@@ -371,16 +383,23 @@ class Player:
             full_s = sum(d for _, d in variants[0].segments)
             target_s = watch_seconds(self.rng, full_s, SIM)
             buffer_target = max(pc.max_buffer_s, _BOLA_MIN_BUFFER_S + 1)
+            placeholder: float | None = None  # BOLA's placeholder buffer while BOLA decides
             for k in range(n):
                 self.advance()
                 if time.monotonic() >= deadline or self.played_s >= target_s:
                     break
                 if k:
                     est = sum(self.throughputs[-4:]) / len(self.throughputs[-4:])
+                    by_throughput = throughput_rule(variants, est, pc.safety_factor)
                     if self.buffer_s < pc.bola_buffer_s:
-                        new = throughput_rule(variants, est, pc.safety_factor)
+                        new, placeholder = by_throughput, None
                     else:
-                        new = bola_rule(variants, self.buffer_s, buffer_target)
+                        if placeholder is None:  # hand-over to BOLA: keep the current quality
+                            entry = bola_entry_buffer(variants, rung, buffer_target)
+                            placeholder = max(0.0, entry - self.buffer_s)
+                        new = bola_rule(variants, self.buffer_s + placeholder, buffer_target)
+                        if new > rung:  # BOLA-O: no up-switch beyond what throughput carries
+                            new = max(rung, min(new, by_throughput))
                     if new != rung:
                         stats.switches += 1
                         rung = new
