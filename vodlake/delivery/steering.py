@@ -220,8 +220,17 @@ class Prefixes:
                 self.nets.append((net, pop.region, pop.isp))
         # longest prefix wins, as in routing
         self.nets.sort(key=lambda n: -n[0].prefixlen)
+        self._seen: dict[str, tuple[str, str] | None] = {}
 
     def match(self, address: str) -> tuple[str, str] | None:
+        if address in self._seen:
+            return self._seen[address]
+        if len(self._seen) > 65536:
+            self._seen.clear()
+        self._seen[address] = found = self._match(address)
+        return found
+
+    def _match(self, address: str) -> tuple[str, str] | None:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -241,6 +250,7 @@ class Steering:
         self.prefixes = Prefixes(cfg)
         urls = edge_urls(cfg)
         self.edges = [EdgeState(e.id, e.region, e.isp, urls[e.id]) for e in cfg.topology.edges]
+        self._origins: dict[Title, Candidate | bool] = {}
 
     def rank(self, client: str, title: Title) -> tuple[list[Candidate], dict[str, Any]]:
         """Ranked candidates for `client` and `title`, and what the decision was based on."""
@@ -275,11 +285,18 @@ class Steering:
                         f"{why}, healthy, {holds}",
                     )
                 )
-        hls = origin_url(self.cfg, title.hls_uri)
-        if hls is not None:
-            dash = origin_url(self.cfg, title.dash_uri) if title.dash_uri else None
-            base = hls[: hls.rfind(f"/videos/{title.hls_rel}")]
-            out.append(Candidate("origin", "origin", base, hls, dash, "origin: last resort"))
+        origin = self._origins.get(title)
+        if origin is None:  # parsing URIs costs more than the ranking: once per title
+            hls = origin_url(self.cfg, title.hls_uri)
+            dash = origin_url(self.cfg, title.dash_uri) if title.dash_uri and hls else None
+            base = hls[: hls.rfind(f"/videos/{title.hls_rel}")] if hls else None
+            origin = self._origins[title] = (
+                Candidate("origin", "origin", base, hls, dash, "origin: last resort")
+                if hls and base
+                else False
+            )
+        if origin:
+            out.append(origin)
         context = {
             "address": client,
             "region": where[0] if where else None,
