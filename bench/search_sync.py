@@ -37,7 +37,7 @@ from vodlake.search.index import (
     search_videos,
     suggest_titles,
 )
-from vodlake.search.sync import write_documents
+from vodlake.search.writes import write_documents
 from vodlake.transforms.search_docs import to_documents
 
 # Title words: three per title gives about a million distinct titles.

@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config_from(args)
     spark = spark_from(args, cfg, "vodlake-search-reindex")
     result = reindex(spark, cfg, grace_s=args.grace)
-    removed = ", ".join(result["removed"]) or "none"
+    removed = ", ".join(result.removed) or "none"
     print(
-        f"reindexed videos version {result['version']}: {result['documents']} documents in "
-        f"{result['index']}; {result['alias']} now points there; removed: {removed} "
-        f"({result['seconds']:.1f}s)"
+        f"reindexed videos version {result.version}: {result.documents} documents in "
+        f"{result.index}; {result.alias} now points there; removed: {removed} "
+        f"({result.seconds:.1f}s)"
     )
     return 0
 

@@ -31,18 +31,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{stage}: {info['documents']} documents -> {info['alias']}", flush=True)
 
     result = sync_search(spark, cfg, from_version=args.from_version, progress=progress)
-    if result["mode"] == "up-to-date":
-        print(f"{result['alias']} is up to date at videos version {result['to_version']}")
+    if result.mode == "up-to-date":
+        print(f"{result.alias} is up to date at videos version {result.to_version}")
     else:
         source = (
             "a snapshot"
-            if result["from_version"] is None
-            else f"versions {result['from_version']}..{result['to_version']}"
+            if result.from_version is None
+            else f"versions {result.from_version}..{result.to_version}"
         )
         print(
-            f"synced {source} of videos at version {result['to_version']} into "
-            f"{result['alias']} ({result['index']}): {result['upserted']} upserted, "
-            f"{result['deleted']} deleted in {result['seconds']:.1f}s"
+            f"synced {source} of videos at version {result.to_version} into "
+            f"{result.alias} ({result.index}): {result.upserted} upserted, "
+            f"{result.deleted} deleted in {result.seconds:.1f}s"
         )
     return 0
 

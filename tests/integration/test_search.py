@@ -93,8 +93,8 @@ def _ids(hits: list[dict]) -> list[str]:
 
 def test_first_sync_indexes_the_ready_catalog(catalog) -> None:
     result = catalog["sync"]
-    assert result["mode"] == "snapshot"
-    assert (result["upserted"], result["deleted"]) == (5, 1)
+    assert result.mode == "snapshot"
+    assert (result.upserted, result.deleted) == (5, 1)
     docs = _documents(catalog["cfg"])
     assert sorted(docs) == sorted(r["video_id"] for r in CATALOG if r["status"] == "ready")
     assert docs["v-ocean"]["updated_at"] == "2026-11-01T12:00:01.123456Z"
@@ -163,7 +163,7 @@ def test_incremental_sync_applies_the_feed_and_is_idempotent(
         merge_videos(spark, path, CATALOG)
         first = sync_search(spark, cfg)
         saved = read_state(spark, cfg).table_version
-        assert first["to_version"] == saved
+        assert first.to_version == saved
         # two more versions: a retitle, a video failing, one becoming ready, a new one; then
         # one leaving the catalog
         merge_videos(
@@ -178,9 +178,9 @@ def test_incremental_sync_applies_the_feed_and_is_idempotent(
         )
         delete_videos(spark, path, ["v-mountain"])
         second = sync_search(spark, cfg)
-        assert second["mode"] == "changes"
-        assert (second["from_version"], second["to_version"]) == (saved + 1, saved + 2)
-        assert (second["upserted"], second["deleted"]) == (3, 2)
+        assert second.mode == "changes"
+        assert (second.from_version, second.to_version) == (saved + 1, saved + 2)
+        assert (second.upserted, second.deleted) == (3, 2)
         docs = _documents(cfg)
         assert sorted(docs) == ["v-desert", "v-new", "v-night-1", "v-night-2", "v-ocean"]
         assert docs["v-ocean"]["title"] == "Ocean Deeper"
@@ -189,12 +189,12 @@ def test_incremental_sync_applies_the_feed_and_is_idempotent(
         assert check_index(spark, cfg).ok
         # nothing new: nothing done, nothing moves
         third = sync_search(spark, cfg)
-        assert third["mode"] == "up-to-date"
+        assert third.mode == "up-to-date"
         assert read_state(spark, cfg).table_version == saved + 2
         assert _documents(cfg) == docs
         # replaying the same versions gives the same index
         replay = sync_search(spark, cfg, from_version=saved + 1)
-        assert (replay["upserted"], replay["deleted"]) == (3, 2)
+        assert (replay.upserted, replay.deleted) == (3, 2)
         assert _documents(cfg) == docs
         assert read_state(spark, cfg).table_version == saved + 2
         # the catalog dropped and created again: its feed restarts, so the sync rebuilds
@@ -204,7 +204,7 @@ def test_incremental_sync_applies_the_feed_and_is_idempotent(
         Tables(cfg).ensure(spark, "videos")
         merge_videos(spark, path, [video_row("v-only", "Only One")])
         rebuilt = sync_search(spark, cfg)
-        assert rebuilt["mode"] == "reindex"
+        assert rebuilt.mode == "reindex"
         assert sorted(_documents(cfg)) == ["v-only"]
         assert check_index(spark, cfg).ok
     finally:
@@ -234,7 +234,7 @@ def test_reindex_swaps_the_alias_while_searches_keep_working(catalog, spark) -> 
     searcher = threading.Thread(target=keep_searching, daemon=True)
     searcher.start()
     try:
-        rc = search_reindex.main(["--env", "test", "--grace", "1", *catalog["args"]])
+        rc = cli(["--env", "test", "job", "search_reindex", "--grace", "1", *catalog["args"]])
     finally:
         stop.set()
         searcher.join(timeout=60)

@@ -17,10 +17,9 @@ import pytest
 from tests.search_fixtures import delete_videos, merge_videos, video_row
 from vodlake.cli import main as cli
 from vodlake.config import load_config
-from vodlake.errors import VodlakeError, run_entrypoint
+from vodlake.errors import VodlakeError
 from vodlake.lake.tables import Tables
 from vodlake.search import index as search
-from vodlake.search import sync as search_sync
 from vodlake.search.sync import check_index, read_state, sync_search
 from vodlake.services.common import port_open
 from vodlake.services.elasticsearch import ElasticsearchService
@@ -145,7 +144,7 @@ def test_elasticsearch_down_mid_sync_keeps_the_version_and_the_next_sync_repairs
 
     # the job's entry point, while the node is down: exactly one error line and a hint
     capfd.readouterr()
-    assert run_entrypoint(search_sync.main, args) == 2
+    assert cli(["--env", "test", "job", "search_sync", *args[2:]]) == 2
     err_text = capfd.readouterr().err
     errors = [line for line in err_text.splitlines() if line.startswith("error:")]
     assert errors == [
@@ -169,10 +168,10 @@ def test_elasticsearch_down_mid_sync_keeps_the_version_and_the_next_sync_repairs
 
     # 3. the next sync resumes from the saved version and the index equals the catalog
     result = sync_search(spark, cfg)
-    assert (result["from_version"], result["upserted"], result["deleted"]) == (saved + 1, 2, 2)
+    assert (result.from_version, result.upserted, result.deleted) == (saved + 1, 2, 2)
     assert check_index(spark, cfg).ok
     assert _titles(cfg) == {"a": "Ocean Deeper", "d": "Desert Wind", "e": "Forest Song"}
-    assert read_state(spark, cfg).table_version == result["to_version"] > saved
+    assert read_state(spark, cfg).table_version == result.to_version > saved
     capfd.readouterr()
     assert cli(["search", "check", *args[2:]]) == 0
     assert "no differences" in capfd.readouterr().out

@@ -10,7 +10,8 @@ import pytest
 from tests.search_fixtures import video_row, videos_frame
 from vodlake.config import load_config
 from vodlake.search import index as search
-from vodlake.search.sync import _iso, _micros, es_hadoop_failure
+from vodlake.search.sync import _iso, _micros
+from vodlake.search.writes import es_hadoop_failure
 from vodlake.transforms import search_docs
 from vodlake.transforms.search_docs import (
     DOCUMENT_COLUMNS,

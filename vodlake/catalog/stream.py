@@ -387,8 +387,8 @@ def sync_search_hook(spark: SparkSession, cfg: Config, log: Log = _stderr) -> No
     try:
         result = sync_search(spark, cfg)
         log(
-            f"search sync: {result.get('mode')} to version {result.get('to_version')}, "
-            f"{result.get('upserted', 0)} upserted, {result.get('deleted', 0)} deleted"
+            f"search sync: {result.mode} to version {result.to_version}, "
+            f"{result.upserted} upserted, {result.deleted} deleted"
         )
     except VodlakeError as exc:
         log(f"search sync skipped: {exc.message} (it resumes on the next batch)")

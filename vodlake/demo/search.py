@@ -45,11 +45,11 @@ def stage(ctx: Any) -> list[tuple[str, object]]:
     result = sync_search(spark, cfg, progress=progress)
     source = (
         "up to date"
-        if result["mode"] == "up-to-date"
-        else f"{result['upserted']} upserted, {result['deleted']} deleted"
+        if result.mode == "up-to-date"
+        else f"{result.upserted} upserted, {result.deleted} deleted"
     )
     rows: list[tuple[str, object]] = [
-        (f"search sync to videos version {result['to_version']}", source),
+        (f"search sync to videos version {result.to_version}", source),
     ]
     es = client(cfg)
     rows.append((f"documents behind {alias_name(cfg)}", es.count(index=alias_name(cfg))["count"]))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -31,18 +33,30 @@ from vodlake.search.index import (
     stale_versioned_indices,
     swap_alias,
 )
-from vodlake.search.sync import (
-    Progress,
+from vodlake.search.state import (
     current_popularity,
     latest_version,
     read_state,
     require_videos,
     save_state,
-    sync_failure,
     table_id,
-    write_documents,
 )
+from vodlake.search.writes import sync_failure, write_documents
 from vodlake.transforms.search_docs import popularity_per_video, to_documents
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    """What a reindex did: the new index behind the alias and the catalog version it holds."""
+
+    alias: str
+    index: str
+    version: int
+    documents: int
+    removed: list[str]
+    seconds: float
 
 
 def reindex(
@@ -52,7 +66,7 @@ def reindex(
     gold_popularity: DataFrame | None = None,
     grace_s: float = 1.0,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Reindexed:
     """Rebuild the index from the latest catalog snapshot and swap the alias to it."""
     started = time.monotonic()
     say = progress or (lambda stage, info: None)
@@ -111,11 +125,4 @@ def reindex(
         removed = sorted(set(old) | set(stale_versioned_indices(es, cfg)))
         for name in removed:
             es.options(ignore_status=404).indices.delete(index=name)
-    return {
-        "alias": alias,
-        "index": new,
-        "version": version,
-        "documents": expected,
-        "removed": removed,
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    return Reindexed(alias, new, version, expected, removed, round(time.monotonic() - started, 3))

@@ -1,11 +1,17 @@
 """Incremental search sync: the `videos` Change Data Feed -> Elasticsearch, resumable by version.
 
 The last table version whose changes reached the index is kept in the Delta table `sync_state`
-(one row per alias). A sync reads the feed from that version + 1 to the latest version, upserts
-ready videos through elasticsearch-hadoop (keyed by video_id), deletes the documents of videos
-that were deleted or are no longer ready, and only then saves the new version. A failure at any
-point leaves the saved version where it was, and replaying a range is harmless (upserts by id,
-deletes by id), so running again from the same version gives the same index.
+(vodlake.search.state). A sync is three steps:
+1. `read_facts` reads where things stand (saved version, latest version, table id) and
+   `plan_sync` decides, without any I/O, what to do: nothing (`up-to-date`), a `snapshot`
+   (nothing saved, or the index is new), the `changes` of a version range, or a `reindex`
+   (the table was dropped and created again, so its feed cannot say what disappeared);
+2. `read_actions` reads the feed (or snapshot) as upsert/delete actions;
+3. `apply_actions` upserts ready videos through elasticsearch-hadoop (keyed by video_id),
+   deletes the documents of videos that were deleted or are no longer ready, refreshes, and
+   only then the new version is saved.
+A failure at any point leaves the saved version where it was, and replaying a range is harmless
+(upserts by id, deletes by id), so running again from the same version gives the same index.
 
 `sync_search(spark, cfg)` is what the upload stream calls from its foreachBatch;
 `spark-submit jobs/search_sync.py` / `vodlake job search_sync` run it once.
@@ -13,29 +19,30 @@ deletes by id), so running again from the same version gives the same index.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from elasticsearch import helpers
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from vodlake import schemas
 from vodlake.config import Config
-from vodlake.errors import ServiceUnavailable, VodlakeError
+from vodlake.errors import VodlakeError
 from vodlake.lake.tables import Tables
-from vodlake.search.index import (
-    alias_indices,
-    alias_name,
-    client,
-    ensure_video_alias,
-    es_errors,
-    video_write_options,
+from vodlake.search.index import alias_indices, alias_name, client, ensure_video_alias, es_errors
+from vodlake.search.reindex import Progress, reindex
+from vodlake.search.state import (
+    current_popularity,
+    latest_version,
+    read_changes,
+    read_state,
+    require_videos,
+    save_state,
+    table_id,
 )
+from vodlake.search.writes import delete_documents, one_line, sync_failure, write_documents
 from vodlake.transforms.search_docs import (
     popularity_per_video,
     snapshot_as_changes,
@@ -44,221 +51,134 @@ from vodlake.transforms.search_docs import (
     to_documents,
 )
 
-Progress = Callable[[str, dict[str, Any]], None]
+
+# --- plan -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyncFacts:
+    """Where the catalog and the saved sync position stand before a sync."""
+
+    saved_version: int | None
+    saved_table_id: str | None
+    latest_version: int
+    table_id: str
+
+    @property
+    def table_recreated(self) -> bool:
+        """The saved version belongs to a `videos` table that no longer exists."""
+        if self.saved_version is None:
+            return False
+        return (
+            self.saved_version > self.latest_version
+            or (self.saved_table_id or self.table_id) != self.table_id
+        )
 
 
 @dataclass(frozen=True)
-class SyncState:
-    sync_name: str
-    table_version: int
+class SyncPlan:
+    """What a sync does: `mode` is up-to-date | snapshot | changes | reindex."""
+
+    mode: str
+    from_version: int | None  # first feed version read; None for a snapshot or a reindex
+    to_version: int
+
+
+def plan_sync(
+    facts: SyncFacts, *, from_version: int | None = None, index_created: bool = False
+) -> SyncPlan:
+    """Decide what to sync from the facts alone (no I/O).
+
+    `from_version` replays the feed from that version whatever was saved; `index_created` says
+    the index behind the alias is new, so what was saved no longer describes it.
+    """
+    end = facts.latest_version
+    if from_version is not None and from_version < 0:
+        raise VodlakeError(f"--from-version must be 0 or more, got {from_version}")
+    if from_version is None and facts.table_recreated:
+        return SyncPlan("reindex", None, end)
+    if from_version is not None:
+        start: int | None = from_version
+    elif facts.saved_version is None or index_created:
+        start = None
+    else:
+        start = facts.saved_version + 1
+    if start is None:
+        return SyncPlan("snapshot", None, end)
+    if start > end:
+        return SyncPlan("up-to-date", start, end)
+    return SyncPlan("changes", start, end)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did."""
+
+    alias: str
     index: str
-    documents: int
-    deleted: int
-    synced_at: datetime
-    table_id: str | None = None
+    mode: str  # up-to-date | snapshot | changes | reindex
+    from_version: int | None
+    to_version: int
+    upserted: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
 
 
-# --- state ----------------------------------------------------------------------------------
-def read_state(spark: SparkSession, cfg: Config) -> SyncState | None:
-    """The saved sync position for this config's alias (None before the first sync)."""
-    tables = Tables(cfg)
-    if not tables.exists(spark, "sync_state"):
-        return None
-    row = tables.read(spark, "sync_state").where(F.col("sync_name") == alias_name(cfg)).first()
-    return SyncState(**row.asDict()) if row else None
+# --- read -----------------------------------------------------------------------------------
+def read_facts(spark: SparkSession, cfg: Config, path: str) -> SyncFacts:
+    state = read_state(spark, cfg)
+    return SyncFacts(
+        saved_version=state.table_version if state else None,
+        saved_table_id=state.table_id if state else None,
+        latest_version=latest_version(spark, path),
+        table_id=table_id(spark, path),
+    )
 
 
-def save_state(
+def read_actions(spark: SparkSession, path: str, plan: SyncPlan) -> DataFrame:
+    """The plan's feed range (or snapshot) as one upsert/delete action per video."""
+    if plan.from_version is None:
+        snapshot = spark.read.format("delta").option("versionAsOf", plan.to_version).load(path)
+        changes = snapshot_as_changes(snapshot, plan.to_version)
+    else:
+        changes = read_changes(spark, path, plan.from_version, plan.to_version)
+    return sync_actions(changes)
+
+
+def _describe(plan: SyncPlan) -> str:
+    if plan.from_version is None:
+        return f"search sync of the videos snapshot at version {plan.to_version}"
+    return f"search sync of videos versions {plan.from_version}..{plan.to_version}"
+
+
+# --- apply ----------------------------------------------------------------------------------
+def apply_actions(
     spark: SparkSession,
     cfg: Config,
-    version: int,
-    index: str,
-    documents: int,
-    deleted: int,
-    table_id: str | None,
+    actions: DataFrame,
+    counts: tuple[int, int],
+    *,
+    gold_popularity: DataFrame | None,
+    saved: int | None,
+    what: str,
+    say: Progress,
 ) -> None:
-    """Record that the index holds the catalog up to `version` (MERGE: one row per alias)."""
-    from delta.tables import DeltaTable
-
-    tables = Tables(cfg)
-    path = tables.ensure(spark, "sync_state")
-    now = datetime.now(timezone.utc)
-    row = (alias_name(cfg), version, index, documents, deleted, now, table_id)
-    source = spark.createDataFrame([row], schemas.SYNC_STATE)
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source.alias("s"), "t.sync_name = s.sync_name")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-
-
-# --- catalog --------------------------------------------------------------------------------
-def latest_version(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
-
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
-
-
-def table_id(spark: SparkSession, path: str) -> str:
-    """The Delta table's id: it changes when the table is dropped and created again."""
-    from delta.tables import DeltaTable
-
-    return str(DeltaTable.forPath(spark, path).detail().select("id").first()[0])
-
-
-def read_changes(spark: SparkSession, path: str, start: int, end: int) -> DataFrame:
-    """The Change Data Feed of `path` for versions start..end (both included)."""
-    return (
-        spark.read.format("delta")
-        .option("readChangeFeed", "true")
-        .option("startingVersion", start)
-        .option("endingVersion", end)
-        .load(path)
-    )
-
-
-def current_popularity(spark: SparkSession, cfg: Config) -> DataFrame | None:
-    """Per-video popularity from the gold table, or None while analytics has not run."""
-    tables = Tables(cfg)
-    if not tables.exists(spark, "gold_popularity"):
-        return None
-    return popularity_per_video(tables.read(spark, "gold_popularity"))
-
-
-def require_videos(spark: SparkSession, cfg: Config) -> str:
-    tables = Tables(cfg)
-    if not tables.exists(spark, "videos"):
-        raise VodlakeError(
-            f"the videos catalog does not exist yet ({tables.path('videos')})",
-            hint="upload a video first (`vodlake stream uploads`), then sync",
-        )
-    return tables.path("videos")
-
-
-# --- Elasticsearch writes -------------------------------------------------------------------
-_QUIET_LOGGERS = (
-    "org.apache.spark.executor.Executor",
-    "org.apache.spark.scheduler.TaskSetManager",
-    "org.apache.spark.TaskContextImpl",
-    "org.apache.spark.util.Utils",
-    "org.elasticsearch.hadoop",
-    "org.apache.commons.httpclient",
-)
-
-
-@contextlib.contextmanager
-def quiet_task_logs(spark: SparkSession) -> Iterator[None]:
-    """Silence per-task stack traces while writing to Elasticsearch (local mode prints them on
-    the driver's terminal); the failure still surfaces as one VodlakeError. VODLAKE_DEBUG=1
-    keeps them."""
-    if os.environ.get("VODLAKE_DEBUG"):
-        yield
-        return
-    jvm = spark.sparkContext._jvm
-    log4j = jvm.org.apache.logging.log4j
-    configurator = log4j.core.config.Configurator
-    before = {name: log4j.LogManager.getLogger(name).getLevel() for name in _QUIET_LOGGERS}
-    for name in _QUIET_LOGGERS:
-        configurator.setLevel(name, log4j.Level.OFF)
-    try:
-        yield
-    finally:
-        for name, level in before.items():
-            configurator.setLevel(name, level)
-
-
-_UNREACHABLE_MARKERS = (
-    "EsHadoopNoNodesLeftException",
-    "Connection refused",
-    "Connection error",
-    "all nodes failed",
-    "Cannot detect ES version",
-    "NoRouteToHost",
-)
-
-
-def es_hadoop_failure(exc: BaseException) -> tuple[str, str] | None:
-    """("unreachable" | "rejected", detail) when a Spark failure came from es-hadoop, else None."""
-    text = str(exc)
-    if "org.elasticsearch.hadoop" not in text and "EsHadoop" not in text:
-        return None
-    if any(marker in text for marker in _UNREACHABLE_MARKERS):
-        return "unreachable", ""
-    for line in text.splitlines():
-        if "EsHadoopRemoteException:" in line:
-            return "rejected", line.split("EsHadoopRemoteException:", 1)[1].strip()[:300]
-    for line in text.splitlines():
-        if "EsHadoop" in line:
-            return "rejected", line.strip()[:300]
-    return "rejected", text.strip().splitlines()[0][:300]
-
-
-def write_documents(
-    spark: SparkSession, cfg: Config, docs: DataFrame, target: str, operation: str = "upsert"
-) -> None:
-    """Write documents keyed by video_id through elasticsearch-hadoop (upsert by default; a
-    full reindex into a fresh index uses `index`, which skips the per-document lookup)."""
-    opts = video_write_options(cfg, operation=operation)
-    with quiet_task_logs(spark):
-        docs.write.format("es").options(**opts).mode("append").save(target)
-
-
-def delete_documents(spark: SparkSession, cfg: Config, ids: DataFrame, target: str) -> None:
-    """Delete documents by video_id through elasticsearch-hadoop (`es.write.operation=delete`;
-    a missing document is not an error, so a replayed delete is harmless)."""
-    opts = video_write_options(cfg, operation="delete")
-    with quiet_task_logs(spark):
-        ids.select("video_id").write.format("es").options(**opts).mode("append").save(target)
-
-
-@contextlib.contextmanager
-def sync_failure(
-    cfg: Config, what: str, saved: int | None, again: str | None = None
-) -> Iterator[None]:
-    """Any Elasticsearch failure inside becomes one VodlakeError that says where the sync stands."""
-    kept = (
-        f"the saved version stays at {saved}" if saved is not None else "no version was saved yet"
-    )
-    if again is None:
-        again = (
-            f"run the sync again: it resumes from version {saved + 1}"
-            if saved is not None
-            else "run the sync again: it starts from a catalog snapshot"
-        )
-    try:
-        yield
-    except ServiceUnavailable:
-        raise VodlakeError(
-            f"{what} stopped: Elasticsearch at {cfg.elasticsearch.url} is unreachable; {kept}",
-            hint=f"start Elasticsearch (`vodlake services up`), then {again}",
-        ) from None
-    except VodlakeError:
-        raise
-    except Exception as exc:
-        failure = es_hadoop_failure(exc)
-        if failure is None:
-            raise
-        kind, detail = failure
-        if kind == "unreachable":
-            raise VodlakeError(
-                f"{what} stopped: Elasticsearch at {cfg.elasticsearch.url} is unreachable; {kept}",
-                hint=f"start Elasticsearch (`vodlake services up`), then {again}",
-            ) from None
-        raise VodlakeError(
-            f"{what} stopped: Elasticsearch rejected documents ({detail}); {kept}",
-            hint="fix the cause, then `vodlake job search_reindex` rebuilds the index",
-        ) from None
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line (Spark wraps long messages; drop JVM frames)."""
-    lines = [ln.strip() for ln in str(exc).splitlines()]
-    kept = [ln for ln in lines if ln and not ln.startswith("at ") and ln != "JVM stacktrace:"]
-    text = " ".join(kept)
-    return f"{type(exc).__name__}: {text[:limit]}"
+    """Upserts, then deletes, then a refresh, so a search sees the whole range at once."""
+    alias = alias_name(cfg)
+    n_up, n_del = counts
+    upserts, deletes = split_actions(actions)
+    es = client(cfg)
+    with sync_failure(cfg, what, saved), es_errors(cfg, "writing the video index"):
+        if n_up:
+            popularity = (
+                popularity_per_video(gold_popularity)
+                if gold_popularity is not None
+                else current_popularity(spark, cfg)
+            )
+            say("upsert", {"documents": n_up, "alias": alias})
+            write_documents(spark, cfg, to_documents(upserts, popularity), alias)
+        if n_del:
+            say("delete", {"documents": n_del, "alias": alias})
+            delete_documents(spark, cfg, deletes, alias)
+        es.indices.refresh(index=alias)
 
 
 # --- the sync -------------------------------------------------------------------------------
@@ -269,110 +189,65 @@ def sync_search(
     from_version: int | None = None,
     gold_popularity: DataFrame | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Bring the index up to the latest `videos` version; returns what it did.
+) -> SyncResult:
+    """Bring the index up to the latest `videos` version (see the module doc).
 
-    Reads the feed from the saved version + 1 (or `from_version`; a snapshot when nothing was
-    saved or the index had to be created), writes upserts then deletes, refreshes, and only then
-    saves the version. `gold_popularity` overrides the gold table (e.g. a batch's own figures).
+    `gold_popularity` overrides the gold table (e.g. a batch's own figures).
     """
     started = time.monotonic()
     say = progress or (lambda stage, info: None)
-    if from_version is not None and from_version < 0:
-        raise VodlakeError(f"--from-version must be 0 or more, got {from_version}")
     path = require_videos(spark, cfg)
     alias = alias_name(cfg)
-    state = read_state(spark, cfg)
-    saved = state.table_version if state else None
-    end = latest_version(spark, path)
-    tid = table_id(spark, path)
-    recreated = state is not None and (
-        (saved is not None and saved > end) or (state.table_id or tid) != tid
-    )
-    if recreated and from_version is None:
-        # The saved version belongs to a table that no longer exists: its feed cannot say what
-        # disappeared, so rebuild the index from the catalog (the reindex saves a fresh state).
-        from vodlake.search.reindex import reindex
+    facts = read_facts(spark, cfg, path)
+    plan = plan_sync(facts, from_version=from_version)
 
-        say("reindex", {"reason": "the videos table was recreated", "saved": saved})
-        done = reindex(spark, cfg, gold_popularity=gold_popularity, progress=progress)
-        return {
-            "alias": alias,
-            "index": done["index"],
-            "from_version": None,
-            "to_version": done["version"],
-            "mode": "reindex",
-            "upserted": done["documents"],
-            "deleted": 0,
-            "seconds": round(time.monotonic() - started, 3),
-        }
-    es = client(cfg)
-    what = "search sync"
-    with sync_failure(cfg, what, saved), es_errors(cfg, "preparing the video index"):
-        index, created = ensure_video_alias(es, cfg)
-    if from_version is not None:
-        start: int | None = from_version
-    elif saved is None or created:
-        start = None  # nothing saved, or the index is new: start from a snapshot
-    else:
-        start = saved + 1
-    result: dict[str, Any] = {
-        "alias": alias,
-        "index": index,
-        "from_version": start,
-        "to_version": end,
-        "mode": "snapshot" if start is None else "changes",
-        "upserted": 0,
-        "deleted": 0,
-    }
-    if start is not None and start > end:
-        result.update(mode="up-to-date", seconds=round(time.monotonic() - started, 3))
-        return result
-    what = (
-        f"search sync of videos versions {start}..{end}"
-        if start is not None
-        else f"search sync of the videos snapshot at version {end}"
-    )
+    def done(index: str, plan: SyncPlan, upserted: int = 0, deleted: int = 0) -> SyncResult:
+        seconds = round(time.monotonic() - started, 3)
+        return SyncResult(
+            alias, index, plan.mode, plan.from_version, plan.to_version, upserted, deleted, seconds
+        )
+
+    if plan.mode == "reindex":
+        say("reindex", {"reason": "the videos table was recreated", "saved": facts.saved_version})
+        rebuilt = reindex(spark, cfg, gold_popularity=gold_popularity, progress=progress)
+        return done(rebuilt.index, replace(plan, to_version=rebuilt.version), rebuilt.documents)
+    saved = facts.saved_version
+    with sync_failure(cfg, "search sync", saved), es_errors(cfg, "preparing the video index"):
+        index, created = ensure_video_alias(client(cfg), cfg)
+    if created:
+        plan = plan_sync(facts, from_version=from_version, index_created=True)
+    if plan.mode == "up-to-date":
+        return done(index, plan)
+    what = _describe(plan)
     actions: DataFrame | None = None
     try:
         try:
-            if start is None:
-                snapshot = spark.read.format("delta").option("versionAsOf", end).load(path)
-                changes = snapshot_as_changes(snapshot, end)
-            else:
-                changes = read_changes(spark, path, start, end)
-            actions = sync_actions(changes).persist()
+            actions = read_actions(spark, path, plan).persist()
             counts = {r["action"]: r["count"] for r in actions.groupBy("action").count().collect()}
         except Exception as exc:
             raise VodlakeError(
-                f"{what} cannot read the catalog: {_one_line(exc)}",
+                f"{what} cannot read the catalog: {one_line(exc)}",
                 hint="the change feed may be vacuumed or off for those versions: "
                 "`vodlake job search_reindex` rebuilds from the catalog",
             ) from None
         n_up, n_del = counts.get("upsert", 0), counts.get("delete", 0)
-        result.update(upserted=n_up, deleted=n_del)
-        say("plan", dict(result))
-        upserts, deletes = split_actions(actions)
-        with sync_failure(cfg, what, saved), es_errors(cfg, "writing the video index"):
-            if n_up:
-                popularity = (
-                    popularity_per_video(gold_popularity)
-                    if gold_popularity is not None
-                    else current_popularity(spark, cfg)
-                )
-                say("upsert", {"documents": n_up, "alias": alias})
-                write_documents(spark, cfg, to_documents(upserts, popularity), alias)
-            if n_del:
-                say("delete", {"documents": n_del, "alias": alias})
-                delete_documents(spark, cfg, deletes, alias)
-            es.indices.refresh(index=alias)
+        say("plan", asdict(done(index, plan, n_up, n_del)))
+        apply_actions(
+            spark,
+            cfg,
+            actions,
+            (n_up, n_del),
+            gold_popularity=gold_popularity,
+            saved=saved,
+            what=what,
+            say=say,
+        )
     finally:
         if actions is not None:
             actions.unpersist()
-    say("state", {"version": end})
-    save_state(spark, cfg, end, index, n_up, n_del, tid)
-    result["seconds"] = round(time.monotonic() - started, 3)
-    return result
+    say("state", {"version": plan.to_version})
+    save_state(spark, cfg, plan.to_version, index, n_up, n_del, facts.table_id)
+    return done(index, plan, n_up, n_del)
 
 
 # --- consistency check ----------------------------------------------------------------------
@@ -417,8 +292,6 @@ def _iso(micros: int | None) -> str:
 
 def check_index(spark: SparkSession, cfg: Config) -> IndexCheck:
     """Compare the ready catalog with the index behind the alias."""
-    from elasticsearch import helpers
-
     tables = Tables(cfg)
     alias = alias_name(cfg)
     catalog: dict[str, int] = {}
@@ -461,6 +334,3 @@ def check_index(spark: SparkSession, cfg: Config) -> IndexCheck:
         if catalog[vid] != indexed[vid]
     )
     return result
-
-
-# --- entry point ----------------------------------------------------------------------------
