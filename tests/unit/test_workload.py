@@ -57,14 +57,14 @@ def test_every_title_has_a_genre_and_language_and_series_keep_theirs(catalog) ->
 
 def test_regions_prefer_their_languages(catalog, topology) -> None:
     params = ps.SimParams(regional_preference=2.0)
-    events = list(ps.generate(catalog, topology, 1, 800, seed=5, params=params))
+    events = list(ps.generate(catalog, topology, 1, 500, seed=5, params=params))
     language = {v.video_id: v.language for v in catalog}
     shares = {}
     for region in ("us-east", "eu-west"):
         starts = [e for e in _starts(events) if e["region"] == region]
         local = sum(language[e["video_id"]] in ps.REGION_LANGUAGES[region] for e in starts)
         shares[region] = local / len(starts)
-    events = list(ps.generate(catalog, topology, 1, 800, seed=5))
+    events = list(ps.generate(catalog, topology, 1, 500, seed=5))
     flat = [e for e in _starts(events) if e["region"] == "eu-west"]
     flat_share = sum(language[e["video_id"]] in ("fr", "de") for e in flat) / len(flat)
     # with e^2 = 7.4x weight, eu-west watches far more French and German than without tastes
