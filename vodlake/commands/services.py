@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from vodlake import services
 from vodlake.config import load
+from vodlake.services.common import ServiceStatus
+
+# what a node "leads": Kafka partitions, Elasticsearch primary shards
+_LEADS = {"kafka": "partition leaders", "elasticsearch": "primary shards"}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped: {', '.join(stopped) or 'none (not running)'}")
     statuses = services.status(cfg, names)
     if args.json:
-        print(json.dumps([s.__dict__ for s in statuses]))
+        print(json.dumps([dataclasses.asdict(s) for s in statuses]))
     else:
         for s in statuses:
-            pid = f"pid {s.pid}" if s.pid else ""
-            print(f"{s.name:<14} {s.address:<24} {s.detail:<34} {pid}")
+            print(format_status(s))
     if args.action == "status" and not args.json and not args.names:
         # steering runs on its own (`vodlake steering start`): listed here, not required
         from vodlake.services.steering import SteeringService
@@ -52,3 +56,21 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "up":
         return 0 if all(s.healthy for s in statuses) else 1
     return 0
+
+
+def format_status(s: ServiceStatus) -> str:
+    """One line for the service (with its cluster health), then one per node."""
+    pid = f"pid {s.pid}" if s.pid and len(s.nodes) <= 1 else ""
+    health = f"[{s.health}]" if s.health else ""
+    lines = [f"{s.name:<14} {health:<8} {s.detail:<44} {pid}".rstrip()]
+    if len(s.nodes) <= 1:
+        lines[0] = f"{s.name:<14} {health:<8} {s.address:<24} {s.detail:<34} {pid}".rstrip()
+    if s.nodes and (len(s.nodes) > 1 or s.nodes[0].role):
+        leads = _LEADS.get(s.name, "leaders")
+        for n in s.nodes:
+            state = f"pid {n.pid}" if n.running else "down"
+            role = n.role or "-"
+            lines.append(
+                f"  {n.name:<12} {n.address:<24} {state:<10} {role:<10} {n.leaders} {leads}"
+            )
+    return "\n".join(lines)

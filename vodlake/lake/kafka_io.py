@@ -21,8 +21,19 @@ def encode(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":"), default=_json_default).encode()
 
 
+def replication(cfg: Config, live_brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a new topic: min(3, brokers), and 2 in
+    sync from three copies on, so an acks=all write survives the loss of any one broker.
+
+    Brokers = the larger of the configured local cluster size and what the cluster reports: a
+    local cluster with a broker down refuses the topic rather than create it short of copies.
+    """
+    replicas = min(3, max(cfg.services.kafka.brokers, live_brokers))
+    return replicas, 2 if replicas >= 3 else 1
+
+
 def ensure_topic(cfg: Config, topic: str, partitions: int | None = None) -> None:
-    """Create `topic` with the configured partitions unless it exists."""
+    """Create `topic` with the configured partitions and replication unless it exists."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
@@ -37,10 +48,16 @@ def ensure_topic(cfg: Config, topic: str, partitions: int | None = None) -> None
     try:
         if topic in admin.list_topics():
             return
+        brokers = len(admin.describe_cluster().get("brokers", []))
+        replicas, min_isr = replication(cfg, brokers)
+        new = NewTopic(
+            topic,
+            partitions or cfg.kafka.partitions,
+            replication_factor=replicas,
+            topic_configs={"min.insync.replicas": str(min_isr)},
+        )
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: fine
-            admin.create_topics(
-                [NewTopic(topic, partitions or cfg.kafka.partitions, replication_factor=1)]
-            )
+            admin.create_topics([new])
     finally:
         admin.close()
 
@@ -55,6 +72,8 @@ def produce(
     """Send JSON records keyed by `key` (a field name or a function); return how many were acked.
 
     The key decides the partition, so all events of one key (a video, a session) keep their order.
+    acks=all + idempotence: a record is acknowledged once every in-sync replica has it, and a
+    retry after a lost acknowledgement (a broker dying mid-request) is not written twice.
     """
     from kafka import KafkaProducer
     from kafka.errors import NoBrokersAvailable
@@ -64,11 +83,13 @@ def produce(
         producer = KafkaProducer(
             bootstrap_servers=cfg.kafka.bootstrap_servers,
             acks="all",
+            enable_idempotence=True,
             linger_ms=20,
             batch_size=256 * 1024,
             compression_type=None,
             max_in_flight_requests_per_connection=1,  # keep per-key order across retries
-            retries=5,
+            # retry through a leader election; give up (and raise below) after two minutes
+            delivery_timeout_ms=120_000,
         )
     except NoBrokersAvailable:
         raise ServiceUnavailable(

@@ -17,6 +17,20 @@ from vodlake.errors import VodlakeError
 
 
 @dataclass(frozen=True)
+class NodeStatus:
+    """One broker or search node of a local cluster, as `vodlake services status` lists it."""
+
+    name: str
+    address: str
+    running: bool
+    pid: int | None = None
+    # "controller" (Kafka's active KRaft controller) or "master" (Elasticsearch's elected one)
+    role: str = ""
+    # partitions this broker leads / primary shards this node holds
+    leaders: int = 0
+
+
+@dataclass(frozen=True)
 class ServiceStatus:
     name: str
     address: str
@@ -24,6 +38,10 @@ class ServiceStatus:
     healthy: bool
     detail: str
     pid: int | None = None
+    # green: every node up and every partition/shard fully replicated; yellow: serving with
+    # fewer copies; red: something is not served (no leader, unassigned primary). "" = unknown.
+    health: str = ""
+    nodes: tuple[NodeStatus, ...] = ()
 
 
 def find_java(java_home: str | None = None, min_major: int = 17) -> Path:
@@ -194,7 +212,9 @@ def stop_process(pidfile: Path, marker: str, timeout: float = 30.0) -> bool:
     return True
 
 
-def _group_alive(pgid: int) -> bool:
+def group_pids(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`."""
+    pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -203,8 +223,12 @@ def _group_alive(pgid: int) -> bool:
         except OSError:
             continue
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+            pids.append(int(proc.name))
+    return pids
+
+
+def _group_alive(pgid: int) -> bool:
+    return bool(group_pids(pgid))
 
 
 def _reap(pid: int) -> None:

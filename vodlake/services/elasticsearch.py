@@ -1,8 +1,12 @@
-"""A single Elasticsearch node on 127.0.0.1 from the Maven Central integ-test zip (no Docker).
+"""Local Elasticsearch on 127.0.0.1 from the Maven Central integ-test zip (no Docker): 1 or N nodes.
 
-Elasticsearch refuses to run as root, so when vodlake runs as root the node runs as a dedicated
-system user (services.elasticsearch.user), created on first start. Everything the node writes
-(config copy, data, logs, tmp) lives under <state_dir>/elasticsearch, owned by that user.
+Elasticsearch refuses to run as root, so when vodlake runs as root the nodes run as a dedicated
+system user (services.elasticsearch.user), created on first start. Everything a node writes
+(config copy, data, logs, tmp) lives under <state_dir>/elasticsearch (one node) or
+<state_dir>/elasticsearch/node-<i> (`services.elasticsearch.nodes` > 1), owned by that user.
+Node i serves HTTP on elasticsearch.port + i-1 and transport on elasticsearch.port + 100 + i-1;
+several nodes find each other through `discovery.seed_hosts` and bootstrap one cluster from
+`cluster.initial_master_nodes` (all of them master-eligible data nodes).
 """
 
 from __future__ import annotations
@@ -13,17 +17,22 @@ import os
 import pwd
 import shutil
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from vodlake import versions
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.services.common import (
+    NodeStatus,
     ServiceStatus,
+    cmdline,
     find_java,
+    group_pids,
     log_tail,
     maven_copy_artifact,
     port_open,
@@ -35,6 +44,7 @@ from vodlake.services.common import (
 
 NAME = "elasticsearch"
 MARKER = "elasticsearch"
+SERVER_MAIN = "org.elasticsearch.bootstrap.Elasticsearch"
 
 
 def http_json(url: str, timeout: float = 3.0) -> tuple[int, dict, dict]:
@@ -48,20 +58,69 @@ def http_json(url: str, timeout: float = 3.0) -> tuple[int, dict, dict]:
         return 0, {}, {}
 
 
+@dataclass(frozen=True)
+class EsNode:
+    index: int
+    http_port: int
+    transport_port: int
+    state: Path
+
+    @property
+    def name(self) -> str:
+        return f"vodlake-{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state / "launcher.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "console.log"
+
+    def pid(self) -> int | None:
+        """The launcher's pid while it runs (it starts the server JVM and waits on it)."""
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and MARKER in cmdline(pid) else None
+
+    def server_pid(self) -> int | None:
+        """The node's server JVM (a child of the launcher, in its process group)."""
+        launcher = self.pid()
+        if launcher is None:
+            return None
+        return next((p for p in group_pids(launcher) if SERVER_MAIN in cmdline(p)), None)
+
+
 class ElasticsearchService:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.svc = cfg.services.elasticsearch
+        self.count = self.svc.nodes
         self.port = cfg.elasticsearch.port
         self.transport_port = self.port + 100
         self.state = Path(cfg.services.state_dir) / "elasticsearch"
         self.dist = Path(cfg.services.cache_dir) / f"elasticsearch-{versions.ELASTICSEARCH_VERSION}"
-        self.pidfile = self.state / "launcher.pid"
-        self.log = self.state / "console.log"
+        self.nodes = [
+            EsNode(
+                i,
+                self.port + i - 1,
+                self.transport_port + i - 1,
+                self.state if self.count == 1 else self.state / f"node-{i}",
+            )
+            for i in range(1, self.count + 1)
+        ]
+        self.pidfile = self.nodes[0].pidfile
+        self.log = self.nodes[0].log
+
+    def node(self, index: int) -> EsNode:
+        return self.nodes[index - 1]
 
     @property
     def address(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return ",".join(n.address for n in self.nodes)
 
     # --- install ---------------------------------------------------------------------------
     def fetch(self) -> bool:
@@ -176,32 +235,41 @@ class ElasticsearchService:
                 ) from None
         return user
 
-    def _prepare(self, user: str | None) -> Path:
-        conf = self.state / "config"
+    def _settings(self, node: EsNode) -> list[str]:
+        """elasticsearch.yml lines: single-node discovery for one, a bootstrapped cluster for N."""
+        if self.count == 1:
+            discovery = ["discovery.type: single-node"]
+        else:
+            seeds = ", ".join(f'"127.0.0.1:{n.transport_port}"' for n in self.nodes)
+            masters = ", ".join(f'"{n.name}"' for n in self.nodes)
+            discovery = [
+                f"discovery.seed_hosts: [{seeds}]",
+                f"cluster.initial_master_nodes: [{masters}]",
+            ]
+        return [
+            "cluster.name: vodlake",
+            f"node.name: {node.name}",
+            f"path.data: {node.state / 'data'}",
+            f"path.logs: {node.state / 'logs'}",
+            "network.host: 127.0.0.1",
+            f"http.port: {node.http_port}",
+            f"transport.port: {node.transport_port}",
+            *discovery,
+            "xpack.security.enabled: false",
+            "cluster.routing.allocation.disk.threshold_enabled: false",
+            "action.destructive_requires_name: false",
+            "",
+        ]
+
+    def _prepare(self, node: EsNode, user: str | None) -> Path:
+        conf = node.state / "config"
         for sub in ("data", "logs", "tmp"):
-            (self.state / sub).mkdir(parents=True, exist_ok=True)
+            (node.state / sub).mkdir(parents=True, exist_ok=True)
         if not conf.exists():
             shutil.copytree(self.dist / "config", conf)
-        (conf / "elasticsearch.yml").write_text(
-            "\n".join(
-                [
-                    "cluster.name: vodlake",
-                    "node.name: vodlake-1",
-                    f"path.data: {self.state / 'data'}",
-                    f"path.logs: {self.state / 'logs'}",
-                    "network.host: 127.0.0.1",
-                    f"http.port: {self.port}",
-                    f"transport.port: {self.transport_port}",
-                    "discovery.type: single-node",
-                    "xpack.security.enabled: false",
-                    "cluster.routing.allocation.disk.threshold_enabled: false",
-                    "action.destructive_requires_name: false",
-                    "",
-                ]
-            )
-        )
+        (conf / "elasticsearch.yml").write_text("\n".join(self._settings(node)))
         # every parent must be traversable by the service user
-        for parent in [self.state, *self.state.parents]:
+        for parent in [node.state, *node.state.parents]:
             if parent == Path("/"):
                 break
             mode = parent.stat().st_mode
@@ -209,74 +277,150 @@ class ElasticsearchService:
                 parent.chmod(mode | 0o711)
         if user is not None:
             info = pwd.getpwnam(user)
-            for path in [self.state, *self.state.rglob("*")]:
+            for path in [node.state, *node.state.rglob("*")]:
                 os.chown(path, info.pw_uid, info.pw_gid)
         return conf
 
     # --- lifecycle -------------------------------------------------------------------------
+    def cluster_health(self) -> dict:
+        """`_cluster/health` from the first node that answers ({} when none does)."""
+        for node in self.nodes:
+            status, _, body = http_json(f"{node.address}/_cluster/health")
+            if status == 200 and body:
+                return body
+        return {}
+
     def healthy(self) -> bool:
-        status, headers, body = http_json(
-            f"{self.address}/_cluster/health?wait_for_status=yellow&timeout=1s"
-        )
-        if status != 200 or body.get("status") not in ("green", "yellow"):
+        """Every node answers and they form one cluster serving every primary (yellow or green)."""
+        body = self.cluster_health()
+        if body.get("status") not in ("green", "yellow"):
+            return False
+        if body.get("number_of_nodes", 0) < self.count:
             return False
         # es-hadoop discovers the cluster with GET / and insists on the product header.
-        status, headers, _ = http_json(self.address + "/")
-        return status == 200 and headers.get("X-elastic-product") == "Elasticsearch"
+        for node in self.nodes:
+            status, headers, _ = http_json(node.address + "/")
+            if status != 200 or headers.get("X-elastic-product") != "Elasticsearch":
+                return False
+        return True
+
+    def start_node(self, node: EsNode) -> bool:
+        """Start one node unless it runs; True when this call started it (no waiting)."""
+        if node.pid() is not None:
+            return False
+        for port in (node.http_port, node.transport_port):
+            if port_open("127.0.0.1", port):
+                raise VodlakeError(
+                    f"port {port} is taken by a process vodlake did not start",
+                    hint="stop it, or set elasticsearch.port",
+                )
+        java = find_java(self.svc.java_home, min_major=17)
+        self.fetch()
+        self.install_root_plugin()
+        user = self._run_user()
+        conf = self._prepare(node, user)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ES_JAVA_HOME": str(java.parent.parent),
+            "ES_PATH_CONF": str(conf),
+            "ES_TMPDIR": str(node.state / "tmp"),
+            "ES_JAVA_OPTS": f"-Xms{self.svc.heap} -Xmx{self.svc.heap}",
+            "CLI_JAVA_OPTS": "-Xmx64m",
+            "HOME": str(node.state),
+        }
+        node.log.unlink(missing_ok=True)
+        start_process(
+            [str(self.dist / "bin" / "elasticsearch")],
+            node.log,
+            node.pidfile,
+            env=env,
+            user=user,
+            cwd=node.state,
+        )
+        if user is not None:
+            os.chown(node.log, pwd.getpwnam(user).pw_uid, -1)
+        return True
 
     def up(self) -> bool:
+        """Start every node that is not running; True when this call started any."""
         if self.healthy():
             return False
-        if read_pid(self.pidfile) is None and port_open("127.0.0.1", self.port):
-            raise VodlakeError(
-                f"port {self.port} is taken by a process vodlake did not start",
-                hint="stop it, or set elasticsearch.port",
-            )
-        if read_pid(self.pidfile) is None:
-            java = find_java(self.svc.java_home, min_major=17)
-            self.fetch()
-            self.install_root_plugin()
-            user = self._run_user()
-            conf = self._prepare(user)
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "ES_JAVA_HOME": str(java.parent.parent),
-                "ES_PATH_CONF": str(conf),
-                "ES_TMPDIR": str(self.state / "tmp"),
-                "ES_JAVA_OPTS": f"-Xms{self.svc.heap} -Xmx{self.svc.heap}",
-                "CLI_JAVA_OPTS": "-Xmx64m",
-                "HOME": str(self.state),
-            }
-            self.log.unlink(missing_ok=True)
-            start_process(
-                [str(self.dist / "bin" / "elasticsearch")],
-                self.log,
-                self.pidfile,
-                env=env,
-                user=user,
-                cwd=self.state,
-            )
-            if user is not None:
-                os.chown(self.log, pwd.getpwnam(user).pw_uid, -1)
+        started = [n for n in self.nodes if self.start_node(n)]
         try:
             wait_until(self.healthy, self.cfg.services.start_timeout_s, "Elasticsearch", self.log)
         except VodlakeError:
-            if read_pid(self.pidfile) is None:
+            dead = [n for n in self.nodes if n.pid() is None]
+            if dead:
                 raise VodlakeError(
-                    "Elasticsearch exited while starting: " + log_tail(self.log, 3),
-                    hint=f"see its logs: {self.log} and {self.state / 'logs'}",
+                    f"Elasticsearch node {dead[0].name} exited while starting: "
+                    + log_tail(dead[0].log, 3),
+                    hint=f"see its logs: {dead[0].log} and {dead[0].state / 'logs'}",
                 ) from None
             raise
-        return True
+        return bool(started)
 
     def down(self) -> bool:
-        return stop_process(self.pidfile, MARKER, timeout=60)
+        """Stop every node at once; True when any was running."""
+        results: list[bool] = []
+        threads = [
+            threading.Thread(
+                target=lambda n=n: results.append(stop_process(n.pidfile, MARKER, timeout=60))
+            )
+            for n in self.nodes
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return any(results)
+
+    def _cat(self, what: str) -> list[dict]:
+        for node in self.nodes:
+            status, _, body = http_json(f"{node.address}/_cat/{what}")
+            if status == 200:
+                return body if isinstance(body, list) else []
+        return []
 
     def status(self) -> ServiceStatus:
-        pid = read_pid(self.pidfile)
+        pids = {n.index: n.pid() for n in self.nodes}
         healthy = self.healthy()
-        detail = "healthy" if healthy else ("starting or unhealthy" if pid else "stopped")
+        health = self.cluster_health()
+        members = {r.get("name"): r for r in self._cat("nodes?format=json&h=name,master")}
+        shards = self._cat("shards?format=json&h=index,shard,prirep,state,node")
+        primaries = {
+            n.name: sum(s.get("prirep") == "p" and s.get("node") == n.name for s in shards)
+            for n in self.nodes
+        }
+        nodes = tuple(
+            NodeStatus(
+                n.name,
+                n.address,
+                pids[n.index] is not None and n.name in members,
+                pids[n.index],
+                "master" if members.get(n.name, {}).get("master") == "*" else "",
+                primaries[n.name],
+            )
+            for n in self.nodes
+        )
         if healthy:
-            _, _, body = http_json(self.address + "/")
+            detail = "healthy"
+            _, _, body = http_json(self.nodes[0].address + "/")
             detail += f" (version {body.get('version', {}).get('number', '?')})"
-        return ServiceStatus(NAME, self.address, pid is not None, healthy, detail, pid)
+        elif any(pids.values()):
+            detail = "starting or unhealthy"
+        else:
+            detail = "stopped"
+        if health and self.count > 1:
+            detail += f", {health.get('number_of_nodes', 0)}/{self.count} nodes"
+        if health.get("unassigned_shards"):
+            detail += f", {health['unassigned_shards']} unassigned shards"
+        return ServiceStatus(
+            NAME,
+            self.address,
+            any(pids.values()),
+            healthy,
+            detail,
+            pids[1],
+            health.get("status", "red" if any(pids.values()) else ""),
+            nodes,
+        )
