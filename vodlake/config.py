@@ -245,7 +245,8 @@ class EdgesConf(_Section):
 class PlaybackConf(_Section):
     max_payload_bytes: int = 4096
     future_skew_s: int = 300
-    watermark: str = "1 hour"
+    # how far apart two copies of one event_id may be (event_time) for silver to drop the later
+    dedupe_window: str = "1 hour"
 
 
 class PlacementConf(_Section):

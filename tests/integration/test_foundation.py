@@ -32,8 +32,7 @@ def hops(live_services, spark, tmp_path_factory):
     query = demo_events.start(
         spark, cfg, topic=topic, table_path=table, checkpoint=checkpoint, es_index=index, once=True
     )
-    query.awaitTermination()
-    assert query.exception() is None
+    query.awaitTermination()  # raises the query's exception if it failed
     yield {
         "cfg": cfg,
         "topic": topic,

@@ -265,10 +265,10 @@ def _instant(text: str) -> datetime:
 
 
 @pytest.mark.parametrize("limit", [50_000, 0], ids=["candidates-listed", "all-rows-exact"])
-def test_silver_dedupe_matches_event_id_within_the_watermark(
+def test_silver_dedupe_matches_event_id_within_the_dedupe_window(
     spark, make_cfg, monkeypatch, limit
 ) -> None:
-    """A copy within the watermark goes; the same id hours apart stays; replays add nothing.
+    """A copy within the dedupe window goes; the same id hours apart stays; replays add nothing.
 
     Both ways of deciding give this: the possible copies listed on the driver, and (over the
     candidate limit) the exact rules on every row.
@@ -327,9 +327,9 @@ def _wait(condition, what: str, timeout: float = 300.0) -> None:
 def test_stop_mid_stream_and_restart_loses_and_duplicates_nothing(
     live_services, spark, make_cfg, unique
 ) -> None:
-    from vodlake.commands.reconcile import reconcile_playback
     from vodlake.lake.tables import Tables
     from vodlake.telemetry import ingest as stream
+    from vodlake.telemetry.reconcile import reconcile_playback
 
     topic = f"playback-stop-{unique}"
     cfg = make_cfg(

@@ -108,8 +108,7 @@ def run_stream(spark, cfg) -> list:
 
     reports: list = []
     query = stream.start(spark, cfg, once=True, reports=reports)
-    query.awaitTermination()
-    assert query.exception() is None, query.exception()
+    query.awaitTermination()  # raises the query's exception if it failed
     return reports
 
 

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from vodlake.cli import main
-from vodlake.commands.playback import catalog_from_rows, throttle
-from vodlake.commands.reconcile import Reconciliation
+from vodlake.commands.playback import throttle
 from vodlake.telemetry import generator as ps
+from vodlake.telemetry.reconcile import Reconciliation
+from vodlake.telemetry.sim_catalog import catalog_from_rows
 
 
 def _segments(video_id: str, renditions: dict[str, list[int]], seconds: float = 4.0) -> list:
@@ -114,11 +115,11 @@ def test_reconciliation_lines_show_the_equation_and_the_verdict() -> None:
     assert not repeated.holds
 
 
-def test_the_watermark_setting_is_checked_before_it_reaches_sql() -> None:
+def test_the_dedupe_window_setting_is_checked_before_it_reaches_sql() -> None:
     from vodlake.errors import VodlakeError
-    from vodlake.telemetry.ingest import watermark_interval
+    from vodlake.telemetry.ingest import dedupe_interval
 
-    assert watermark_interval("1 hour") == "INTERVAL 1 HOUR"
-    assert watermark_interval("90 seconds") == "INTERVAL 90 SECOND"
-    with pytest.raises(VodlakeError, match=r"playback\.watermark"):
-        watermark_interval("1 hour; DROP TABLE x")
+    assert dedupe_interval("1 hour") == "INTERVAL 1 HOUR"
+    assert dedupe_interval("90 seconds") == "INTERVAL 90 SECOND"
+    with pytest.raises(VodlakeError, match=r"playback\.dedupe_window"):
+        dedupe_interval("1 hour; DROP TABLE x")

@@ -12,8 +12,16 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kafka import KafkaProducer
+
+from vodlake.config import Config
+from vodlake.demo.namespace import DemoResources
 from vodlake.lake import kafka_io
+from vodlake.lake.tables import Tables
 from vodlake.telemetry import generator as ps
+from vodlake.telemetry import ingest as stream
+from vodlake.telemetry.reconcile import reconcile_playback
+from vodlake.telemetry.sim_catalog import load_catalog
 
 DAYS = 1
 SESSIONS_PER_DAY = 60
@@ -43,29 +51,21 @@ def bad_records(good: dict[str, Any], max_payload_bytes: int) -> list[tuple[str,
 _DROP: Any = object()
 
 
-def _reset(ctx: Any, topic: str) -> None:
-    """Start from empty: the demo's playback topic, tables and checkpoint (its namespace only)."""
-    from vodlake.lake.tables import Tables
-    from vodlake.telemetry.ingest import INGEST_QUERY
-
-    tables = Tables(ctx.cfg)
+def resources(cfg: Config) -> DemoResources:
+    """Each run starts from empty: the playback topic, bronze/silver/quarantine, checkpoint."""
+    tables = Tables(cfg)
     names = ("bronze_playback", "silver_playback", "quarantine_playback")
-    ctx.reset(
-        topics=[topic], paths=[*(tables.path(n) for n in names), tables.checkpoint(INGEST_QUERY)]
+    return DemoResources(
+        topics=(cfg.kafka.topics.playback,),
+        paths=(*(tables.path(n) for n in names), tables.checkpoint(stream.INGEST_QUERY)),
     )
 
 
 def stage(ctx: Any) -> list[tuple[str, object]]:
     """Simulate, produce, ingest (--once), and report bronze/silver/quarantine counts."""
-    from kafka import KafkaProducer
-
-    from vodlake.commands.playback import load_catalog
-    from vodlake.commands.reconcile import reconcile_playback
-    from vodlake.telemetry import ingest as stream
-
     cfg = ctx.cfg
     topic = cfg.kafka.topics.playback
-    _reset(ctx, topic)
+    ctx.reset(resources(cfg))
     kafka_io.ensure_topic(cfg, topic)
     catalog, where = load_catalog(cfg, seed=SEED, spark_factory=lambda: ctx.spark, log=ctx.log)
     # the history ends before today, so no simulated event is in the future

@@ -2,11 +2,14 @@
 
 `run_demo` starts the local services when needed, runs each stage in the demo namespace
 (vodlake.demo.namespace), prints the count at every hop, and stops what it started. Each stage
-is a function `(DemoContext) -> list[(label, value)]` so the demo grows one stage per feature.
+is a `Stage`: a function `(DemoContext) -> list[(label, value)]`, so the demo grows one stage per
+feature, and the resources it resets (`ctx.reset` deletes them only after checking that every
+one is the demo's own).
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -17,7 +20,7 @@ from pyspark.sql import SparkSession
 
 from vodlake import services
 from vodlake.config import Config
-from vodlake.demo.namespace import PREFIX, demo_config, owned_index, owned_path, owned_topic
+from vodlake.demo.namespace import PREFIX, DemoResources, check_owned, demo_config
 from vodlake.lake import fs, kafka_io
 from vodlake.lake.session import get_spark
 from vodlake.lake.tables import Tables
@@ -35,23 +38,17 @@ class DemoContext:
     log: Callable[[str], None]
     summary: list[tuple[str, object]] = field(default_factory=list)
 
-    def reset(
-        self,
-        topics: Iterable[str] = (),
-        paths: Iterable[str] = (),
-        indices: Iterable[str] = (),
-    ) -> None:
-        """Delete demo-owned topics, paths and indices; anything outside the namespace raises."""
-        topics = [owned_topic(self.cfg, self.production, t) for t in topics]
-        paths = [owned_path(self.cfg, self.production, p) for p in paths]
-        indices = [owned_index(self.cfg, self.production, i) for i in indices]
-        for topic in topics:
+    def reset(self, resources: DemoResources) -> None:
+        """Delete demo-owned topics, paths and indices. Every name is checked first: one outside
+        the namespace raises before anything is deleted."""
+        check_owned(self.cfg, self.production, resources)
+        for topic in resources.topics:
             kafka_io.delete_topic(self.cfg, topic)
-        for uri in paths:
+        for uri in resources.paths:
             fs.delete(self.spark, uri)
-        if indices:
+        if resources.indices:
             es = es_client(self.cfg).options(ignore_status=404)
-            for index in indices:
+            for index in resources.indices:
                 es.indices.delete(index=index)
 
 
@@ -75,18 +72,23 @@ def demo_records(n: int, seed: int = 7) -> list[dict[str, object]]:
     return out
 
 
+def foundation_resources(cfg: Config) -> DemoResources:
+    """The foundation stage starts from an empty topic, table, checkpoint and index."""
+    tables = Tables(cfg)
+    return DemoResources(
+        topics=(cfg.kafka.topics.demo,),
+        paths=(tables.path("demo_events"), tables.checkpoint("demo_events")),
+        indices=(index_name(cfg, "demo-events"),),
+    )
+
+
 def stage_foundation(ctx: DemoContext) -> list[tuple[str, object]]:
     """Kafka -> Structured Streaming (availableNow) -> Delta -> Elasticsearch -> one search."""
     from vodlake.demo import events as demo_events
 
     cfg = ctx.cfg
     topic, index = cfg.kafka.topics.demo, index_name(cfg, "demo-events")
-    tables = Tables(cfg)
-    ctx.reset(
-        topics=[topic],
-        paths=[tables.path("demo_events"), tables.checkpoint("demo_events")],
-        indices=[index],
-    )
+    ctx.reset(foundation_resources(cfg))
     kafka_io.ensure_topic(cfg, topic)
     n = cfg.demo.events
     ctx.log(f"producing {n:,} events to Kafka topic '{topic}'")
@@ -111,24 +113,45 @@ def stage_foundation(ctx: DemoContext) -> list[tuple[str, object]]:
     ]
 
 
-def _lazy(module: str) -> Callable[[DemoContext], list[tuple[str, object]]]:
-    """A stage from vodlake/demo/<module>.py, imported only when it runs."""
+Rows = list[tuple[str, object]]
 
-    def run(ctx: DemoContext) -> list[tuple[str, object]]:
-        import importlib
 
-        return importlib.import_module(f"vodlake.demo.{module}").stage(ctx)
+def _nothing(cfg: Config) -> DemoResources:
+    return DemoResources()
 
-    return run
+
+@dataclass(frozen=True)
+class Stage:
+    """A demo stage: `run` does the work; `resources` names what it resets (via ctx.reset)."""
+
+    title: str
+    run: Callable[[DemoContext], Rows]
+    resources: Callable[[Config], DemoResources] = _nothing
+
+
+def _lazy(module: str, stage: str) -> Stage:
+    """A stage from vodlake/demo/<module>.py (`stage` and optional `resources`), imported only
+    when it runs: a stage's imports (ffmpeg helpers, Kafka clients) are not every stage's."""
+
+    def load() -> object:
+        return importlib.import_module(f"vodlake.demo.{module}")
+
+    def run(ctx: DemoContext) -> Rows:
+        return load().stage(ctx)  # type: ignore[attr-defined]
+
+    def resources(cfg: Config) -> DemoResources:
+        return getattr(load(), "resources", _nothing)(cfg)
+
+    return Stage(stage, run, resources)
 
 
 # The order follows the data: uploads feed the catalog that search indexes and playback uses.
-STAGES: list[tuple[str, Callable[[DemoContext], list[tuple[str, object]]]]] = [
-    ("foundation: Kafka -> Delta -> Elasticsearch", stage_foundation),
-    ("upload -> chunked transcode -> HLS/DASH -> catalog", _lazy("transcode")),
-    ("search: catalog -> Elasticsearch, typo-tolerant search", _lazy("search")),
-    ("playback telemetry: Kafka -> bronze + silver", _lazy("playback")),
-    ("nightly analytics: popularity -> placement -> evaluation", _lazy("analytics")),
+STAGES: list[Stage] = [
+    Stage("foundation: Kafka -> Delta -> Elasticsearch", stage_foundation, foundation_resources),
+    _lazy("transcode", "upload -> chunked transcode -> HLS/DASH -> catalog"),
+    _lazy("search", "search: catalog -> Elasticsearch, typo-tolerant search"),
+    _lazy("playback", "playback telemetry: Kafka -> bronze + silver"),
+    _lazy("analytics", "nightly analytics: popularity -> placement -> evaluation"),
 ]
 
 
@@ -157,11 +180,11 @@ def run_demo(
     try:
         spark = get_spark(demo, app_name="vodlake-demo", master=master)
         ctx = DemoContext(cfg=demo, production=cfg, spark=spark, log=log, summary=summary)
-        for title, stage in chosen:
-            log(f"== {title}")
+        for stage in chosen:
+            log(f"== {stage.title}")
             t_stage = time.monotonic()
-            rows = stage(ctx)
-            summary.append((f"-- {title}", f"{time.monotonic() - t_stage:.1f}s"))
+            rows = stage.run(ctx)
+            summary.append((f"-- {stage.title}", f"{time.monotonic() - t_stage:.1f}s"))
             summary.extend(rows)
         spark.stop()
     finally:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pyspark.sql import functions as F
 
+from vodlake.catalog import stream as upload_stream
 from vodlake.catalog import uploads
 from vodlake.lake.tables import Tables
 from vodlake.media.samples import DEMO_SAMPLES, make_from_spec
@@ -32,8 +33,6 @@ def _states(ctx: Any, ids: list[str]) -> dict[str, Any]:
 
 def stage(ctx: Any) -> list[tuple[str, object]]:
     """Upload the samples, transcode them on Spark, return one summary row per video."""
-    from vodlake.catalog import stream as upload_stream
-
     cfg = ctx.cfg
     folder = Path(tempfile.mkdtemp(prefix="vodlake-demo-samples-"))
     try:
@@ -62,9 +61,7 @@ def stage(ctx: Any) -> list[tuple[str, object]]:
     for round_ in range(1, MAX_ROUNDS + 1):
         ctx.log(f"transcode stream, round {round_} (availableNow)")
         query = upload_stream.start(ctx.spark, cfg, once=True, log=ctx.log)
-        query.awaitTermination()
-        if query.exception():
-            raise RuntimeError(f"upload stream failed: {query.exception()}")
+        query.awaitTermination()  # raises the query's exception if it failed
         states = _states(ctx, ids)
         if done(states):
             break

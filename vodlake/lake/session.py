@@ -28,7 +28,8 @@ def spark_conf(cfg: Config, app_name: str | None = None) -> dict[str, str]:
         "spark.sql.shuffle.partitions": str(cfg.spark.shuffle_partitions),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        # Small machine: no adaptive coalescing surprises in tests, quick Delta commits.
+        # Adaptive execution (Spark's default) on: it coalesces small shuffle partitions and
+        # picks join strategies from the sizes it sees at runtime.
         "spark.sql.adaptive.enabled": "true",
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",

@@ -56,7 +56,7 @@ the watermark (they would vanish from bronze = silver + quarantine + duplicates)
 in the checkpoint's state store, and measures lateness by *processing* progress, so a simulated
 history days old, or one partition lagging another, would be "late" wholesale. Checking silver
 itself, a copy is removed when silver already holds the same event_id with an event_time
-within `playback.watermark` of it (the watermark bounds the match; literal event_date and
+within `playback.dedupe_window` of it (the window bounds the match; literal event_date and
 event_time ranges let Delta prune partitions and skip files); late rows are kept; there is no
 state to lose, so the guarantee survives restarts, a new checkpoint, or a crash between two
 writes. The cost is reading the ids of the part of silver in the batch's time window.
@@ -111,7 +111,7 @@ _INGESTED = "_ingested_at"
 log = logging.getLogger(__name__)
 CRASH_ENV = "VODLAKE_PLAYBACK_CRASH_AT"
 CRASH_MARK_ENV = "VODLAKE_PLAYBACK_CRASH_MARK"
-_WATERMARK = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
 def _crash_hook(stage: str, batch_id: int) -> None:
@@ -127,13 +127,13 @@ def _crash_hook(stage: str, batch_id: int) -> None:
         time.sleep(3600)
 
 
-def watermark_interval(text: str) -> str:
+def dedupe_interval(text: str) -> str:
     """'1 hour' -> 'INTERVAL 1 HOUR' (checked, since it goes into a SQL condition)."""
-    match = _WATERMARK.match(text)
+    match = _DURATION.match(text)
     if not match:
         raise VodlakeError(
-            f"playback.watermark {text!r} is not '<n> seconds|minutes|hours|days'",
-            hint="e.g. --set playback.watermark='1 hour'",
+            f"playback.dedupe_window {text!r} is not '<n> seconds|minutes|hours|days'",
+            hint="e.g. --set playback.dedupe_window='1 hour'",
         )
     return f"INTERVAL {match.group(1)} {match.group(2).upper()}"
 
@@ -141,8 +141,8 @@ def watermark_interval(text: str) -> str:
 class StepTimes:
     """Seconds spent in each step of the micro-batches so far: where ingest time goes.
 
-    Logged per batch at DEBUG (logger vodlake.streaming.playback); bench/ingest.py prints the
-    totals.
+    Logged per batch at DEBUG on this module's logger (`vodlake stream playback --timings`
+    shows them); bench/ingest.py prints the totals.
     """
 
     def __init__(self) -> None:
@@ -199,14 +199,15 @@ def insert_new_events(
     spark: SparkSession,
     path: str,
     events: DataFrame,
-    watermark: str,
+    dedupe_window: str,
     *,
     app_id: str,
     batch_id: int,
     window: SearchWindow | None = None,
     times: StepTimes | None = None,
 ) -> None:
-    """Append one copy of each event that silver does not hold within `watermark` of its time.
+    """Append one copy of each event that silver does not hold within `dedupe_window` of its
+    time.
 
     An insert-only MERGE on event_id, written as what it is: one copy per event_id in the
     batch (dedupe_events), a left anti join against the part of silver a match can live in,
@@ -218,7 +219,7 @@ def insert_new_events(
     rest of the batch is appended as it is, and only the candidates' rows go through the exact
     rules. `window` bounds the search (computed from `events` when not given).
     """
-    interval = watermark_interval(watermark)
+    interval = dedupe_interval(dedupe_window)
     if window is None:
         window = window_of(events.agg(*window_columns(F.lit(True), interval)).first())
     if window is None:
@@ -275,7 +276,7 @@ def write_ingest_batch(
     """
     times = times or StepTimes()
     before = dict(times.seconds)
-    interval = watermark_interval(cfg.playback.watermark)
+    interval = dedupe_interval(cfg.playback.dedupe_window)
     rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED)).persist()
     parsed = parse_playback(
         rows, cfg.playback.max_payload_bytes, cfg.playback.future_skew_s
@@ -313,7 +314,7 @@ def write_ingest_batch(
                 batch.sparkSession,
                 tables.path("silver_playback"),
                 to_silver(passed),
-                cfg.playback.watermark,
+                cfg.playback.dedupe_window,
                 app_id=app_id,
                 batch_id=batch_id,
                 window=window_of(stats),
@@ -340,7 +341,7 @@ def start_ingest(
 
     `times`, if given, collects the seconds spent per step over all batches.
     """
-    watermark_interval(cfg.playback.watermark)  # a bad setting fails before the query starts
+    dedupe_interval(cfg.playback.dedupe_window)  # a bad setting fails before the query starts
     tables = Tables(cfg)
     for name in ("bronze_playback", "silver_playback", "quarantine_playback"):
         tables.ensure(spark, name)
