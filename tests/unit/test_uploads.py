@@ -131,7 +131,7 @@ def test_split_work_deletes_deleted_and_redoes_uploaded_and_transcoding() -> Non
     ]
     deleted, todo = split_work(state)
     assert deleted == ["c"]
-    assert todo == [
+    assert [{k: t[k] for k in ("video_id", "seq", "source_uri")} for t in todo] == [
         {"video_id": "a", "seq": 1, "source_uri": "file:///a"},
         {"video_id": "b", "seq": 2, "source_uri": "file:///b"},
     ]
