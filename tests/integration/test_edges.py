@@ -8,140 +8,31 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import http.client
-import json
 import os
-import random
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.edge_fixtures import SEG, edge_overrides, get, log_lines, own_objectstore, put_origin
 from vodlake.delivery import edges
 
 pytestmark = pytest.mark.integration
 
-SEG = 256 * 1024
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Origin:
-    """A stand-in HTTP origin: a folder served by `python -m http.server` on loopback."""
-
-    root: Path
-    port: int
-    proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def put(self, rel: str, data: bytes) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1"],
-            cwd=self.root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("stand-in origin did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Iterator[Origin]:
-    org = Origin(tmp_path / "origin-root", free_port())
-    org.root.mkdir()
-    org.start()
-    yield org
-    org.stop()
-
-
-def edge_overrides(tmp_path: Path, origin_url: str, **edges_conf: object) -> dict:
-    prefix = f"127.0.{random.randint(100, 250)}"
-    topo_edges = [
-        {"id": "t-a-1", "region": "r1", "isp": "ispa", "capacity_bytes": 50_000_000},
-        {"id": "t-a-2", "region": "r1", "isp": "ispa", "capacity_bytes": 50_000_000},
-        {"id": "t-b-1", "region": "r2", "isp": "ispb", "capacity_bytes": 3 * SEG},
-    ]
-    return {
-        "edges": {
-            "state_dir": str(tmp_path / "edges"),
-            "address_prefix": prefix,
-            "port": free_port(),
-            "origin_url": origin_url,
-            **edges_conf,
-        },
-        "topology": {"edges": topo_edges},
-    }
-
-
-@pytest.fixture
-def edge_cfg(make_cfg, tmp_path: Path, origin: Origin):
-    cfg = make_cfg(**edge_overrides(tmp_path, origin.url, ttl_s=300))
+def edge_cfg(live_services, make_cfg, tmp_path: Path):
+    cfg = make_cfg(**edge_overrides(tmp_path, ttl_s=300))
     yield cfg
     edges.down(cfg)
 
 
 @pytest.fixture
-def short_ttl_cfg(make_cfg, tmp_path: Path, origin: Origin):
-    cfg = make_cfg(**edge_overrides(tmp_path, origin.url, ttl_s=2))
+def short_ttl_cfg(live_services, make_cfg, tmp_path: Path):
+    cfg = make_cfg(**edge_overrides(tmp_path, ttl_s=2))
     yield cfg
     edges.down(cfg)
-
-
-def get(
-    base: str, path: str, method: str = "GET", headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """A request with the path sent exactly as given (no client-side normalization)."""
-    host, port = base.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        conn.request(method, path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def log_lines(lay: edges.EdgeLayout, at_least: int, timeout: float = 10.0) -> list[dict]:
-    """The edge's JSON access log lines, once at least `at_least` are written (buffered 1 s)."""
-    deadline = time.monotonic() + timeout
-    lines: list[dict] = []
-    while time.monotonic() < deadline:
-        if lay.access_log.exists():
-            lines = [json.loads(x) for x in lay.access_log.read_text().splitlines() if x]
-            if len(lines) >= at_least:
-                return lines
-        time.sleep(0.2)
-    return lines
 
 
 def test_up_status_down_leave_no_process(edge_cfg) -> None:
@@ -164,9 +55,9 @@ def test_up_status_down_leave_no_process(edge_cfg) -> None:
     assert not any(s.healthy for s in edges.all_status(edge_cfg))
 
 
-def test_miss_then_hit_with_cors_range_and_head(edge_cfg, origin: Origin) -> None:
+def test_miss_then_hit_with_cors_range_and_head(edge_cfg) -> None:
     data = os.urandom(SEG)
-    origin.put("videos/v1/360p/seg-00001.m4s", data)
+    put_origin(edge_cfg, "videos/v1/360p/seg-00001.m4s", data)
     edges.up(edge_cfg, ["t-a-1"])
     base = edges.edge_base_url(edge_cfg, "t-a-1")
     path = "/videos/v1/360p/seg-00001.m4s"
@@ -198,9 +89,9 @@ def test_miss_then_hit_with_cors_range_and_head(edge_cfg, origin: Origin) -> Non
     assert (lines[0]["sid"], lines[0]["br"], lines[0]["edge"]) == ("s1", "365", "t-a-1")
 
 
-def test_expired_after_ttl_goes_back_to_the_origin(short_ttl_cfg, origin: Origin) -> None:
+def test_expired_after_ttl_goes_back_to_the_origin(short_ttl_cfg) -> None:
     edge_cfg = short_ttl_cfg
-    origin.put("videos/v1/360p/seg-00002.m4s", os.urandom(SEG))
+    put_origin(edge_cfg, "videos/v1/360p/seg-00002.m4s", os.urandom(SEG))
     edges.up(edge_cfg, ["t-a-1"])
     base = edges.edge_base_url(edge_cfg, "t-a-1")
     path = "/videos/v1/360p/seg-00002.m4s"
@@ -215,30 +106,40 @@ def test_expired_after_ttl_goes_back_to_the_origin(short_ttl_cfg, origin: Origin
     assert [x["upstream_status"] != "" for x in lines] == [True, False, True, False]
 
 
-def test_prefilled_file_is_served_with_the_origin_stopped(edge_cfg, origin: Origin) -> None:
-    lay = edges.layout(edge_cfg, "t-a-1")
+def test_prefilled_file_is_served_with_the_origin_stopped(make_cfg, tmp_path: Path) -> None:
+    """With an object store of its own, stopped: the prefill store still serves."""
     data = os.urandom(SEG)
-    held = lay.prefill / "videos/v2/360p/seg-00001.m4s"
-    held.parent.mkdir(parents=True)
-    held.write_bytes(data)
-    origin.put("videos/v2/360p/seg-00002.m4s", os.urandom(SEG))
-    edges.up(edge_cfg, ["t-a-1"])
-    origin.stop()
-    base = edges.edge_base_url(edge_cfg, "t-a-1")
-    status, headers, body = get(base, "/videos/v2/360p/seg-00001.m4s")
-    assert (status, headers["x-cache"], body) == (200, "PREFILL", data)
-    status, headers, body = get(
-        base, "/videos/v2/360p/seg-00001.m4s", headers={"Range": "bytes=0-9"}
-    )
-    assert (status, headers["x-cache"], body) == (206, "PREFILL", data[:10])
-    status, headers, _ = get(base, "/videos/v2/360p/seg-00002.m4s")  # not held: needs the origin
-    assert status == 502 and headers["x-cache"] == "MISS"
+    with own_objectstore(tmp_path) as store:
+        edge_cfg = make_cfg(**edge_overrides(tmp_path), **store)
+        try:
+            lay = edges.layout(edge_cfg, "t-a-1")
+            held = lay.prefill / "videos/v2/360p/seg-00001.m4s"
+            held.parent.mkdir(parents=True)
+            held.write_bytes(data)
+            put_origin(edge_cfg, "videos/v2/360p/seg-00002.m4s", os.urandom(SEG))
+            edges.up(edge_cfg, ["t-a-1"])
+            assert get(lay.base_url, "/videos/v2/360p/seg-00002.m4s")[0] == 200  # origin up
+        except BaseException:
+            edges.down(edge_cfg)
+            raise
+    try:  # the store is down now, and its process gone
+        base = lay.base_url
+        status, headers, body = get(base, "/videos/v2/360p/seg-00001.m4s")
+        assert (status, headers["x-cache"], body) == (200, "PREFILL", data)
+        status, headers, body = get(
+            base, "/videos/v2/360p/seg-00001.m4s", headers={"Range": "bytes=0-9"}
+        )
+        assert (status, headers["x-cache"], body) == (206, "PREFILL", data[:10])
+        status, headers, _ = get(base, "/videos/v2/360p/seg-00003.m4s")  # needs the origin
+        assert status == 502 and headers["x-cache"] == "MISS"
+    finally:
+        edges.down(edge_cfg)
 
 
-def test_capacity_is_respected_by_the_pull_through_cache(edge_cfg, origin: Origin) -> None:
+def test_capacity_is_respected_by_the_pull_through_cache(edge_cfg) -> None:
     """t-b-1 holds 3 segments: fetching 8 leaves at most ~3 cached, the oldest evicted."""
     for i in range(8):
-        origin.put(f"videos/v3/360p/seg-{i:05d}.m4s", os.urandom(SEG - 4096))
+        put_origin(edge_cfg, f"videos/v3/360p/seg-{i:05d}.m4s", os.urandom(SEG - 4096))
     edges.up(edge_cfg, ["t-b-1"])
     lay = edges.layout(edge_cfg, "t-b-1")
     base = lay.base_url
@@ -252,9 +153,9 @@ def test_capacity_is_respected_by_the_pull_through_cache(edge_cfg, origin: Origi
     assert get(base, "/videos/v3/360p/seg-00000.m4s")[1]["x-cache"] == "MISS"  # evicted
 
 
-def test_concurrent_misses_make_one_origin_fetch(edge_cfg, origin: Origin) -> None:
+def test_concurrent_misses_make_one_origin_fetch(edge_cfg) -> None:
     data = os.urandom(4 * SEG)
-    origin.put("videos/v4/720p/seg-00001.m4s", data)
+    put_origin(edge_cfg, "videos/v4/720p/seg-00001.m4s", data)
     edges.up(edge_cfg, ["t-a-2"])
     lay = edges.layout(edge_cfg, "t-a-2")
     with concurrent.futures.ThreadPoolExecutor(10) as pool:
@@ -269,31 +170,36 @@ def test_concurrent_misses_make_one_origin_fetch(edge_cfg, origin: Origin) -> No
     assert sorted(x["cache"] for x in lines).count("HIT") == 9
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/videos/v5/../../etc/passwd",
-        "/videos/v5/%2e%2e/%2e%2e/etc/passwd",
-        "/videos/v5/..%2f..%2fetc%2fpasswd",
-        "/videos/v5/360p/%2E%2E%5Csecret",
-        "/videos/..",
-        "/etc/passwd",
-        "/videos/v5/.hidden",
-        "/videos/",
-        "/origin/videos/v5/360p/seg-00001.m4s",
-    ],
-)
-def test_traversal_and_other_paths_are_refused_before_the_origin(
-    edge_cfg, origin: Origin, path: str
-) -> None:
-    origin.put("videos/v5/360p/seg-00001.m4s", b"x" * 100)
+REFUSED = [
+    "/videos/v5/../../etc/passwd",
+    "/videos/v5/%2e%2e/%2e%2e/etc/passwd",
+    "/videos/v5/..%2f..%2fetc%2fpasswd",
+    "/videos/v5/360p/%2E%2E%5Csecret",
+    "/videos/v5/360p%2fseg-00001.m4s",
+    "/videos/..",
+    "/etc/passwd",
+    "/videos/v5/.hidden",
+    "/videos/",
+    "/origin/videos/v5/360p/seg-00001.m4s",
+]
+
+
+def test_traversal_and_other_paths_are_refused_before_the_origin(edge_cfg) -> None:
+    put_origin(edge_cfg, "videos/v5/360p/seg-00001.m4s", b"x" * 100)
     edges.up(edge_cfg, ["t-a-1"])
     lay = edges.layout(edge_cfg, "t-a-1")
-    status, headers, _ = get(lay.base_url, path)
-    assert status in (400, 404)
-    assert headers["x-edge"] == "t-a-1"
-    line = log_lines(lay, 1)[-1]
-    assert line["upstream_status"] == "" and line["status"] == str(status)
+    statuses = []
+    for path in REFUSED:
+        status, headers, _ = get(lay.base_url, path)
+        assert status in (400, 404), path
+        assert headers["x-edge"] == "t-a-1"
+        statuses.append(str(status))
+    lines = log_lines(lay, len(REFUSED))
+    assert [x["status"] for x in lines] == statuses
+    assert all(x["upstream_status"] == "" for x in lines)  # none reached the origin
+    status, headers, _ = get(lay.base_url, "/videos/v5/360p/seg-00001.m4s")
+    assert (status, headers["x-cache"]) == (200, "MISS")  # the same edge does serve real paths
+    assert get(lay.base_url, "/videos/v5/360p/seg-00001.m4s", method="DELETE")[0] == 405
 
 
 def test_config_command_prints_a_host_config(edge_cfg) -> None:

@@ -1,4 +1,4 @@
-"""`vodlake edges up|down|status|config`: the nginx edges inside each ISP."""
+"""`vodlake edges up|down|status|config|fill|ship-logs`: the nginx edges inside each ISP."""
 
 from __future__ import annotations
 
@@ -30,6 +30,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--user", default="www-data", help="worker user (default www-data)")
     add_set_option(p, "edges.origin_url=http://origin.example/vodlake-origin")
+    p = sub.add_parser("fill", help="apply the prefill manifests of a date to the edges")
+    p.add_argument("--date", required=True, help="manifest date (YYYY-MM-DD)")
+    p.add_argument("--edge", action="append", dest="edges", metavar="E", help="edge id")
+    p.add_argument("--master", default=None, help="Spark master (reads the segments table)")
+    p.add_argument(
+        "--apply-only",
+        action="store_true",
+        help="no Spark: apply the fill plans an earlier run wrote (records nothing to Delta)",
+    )
+    add_set_option(p, "edges.fill_rate_bytes_s=50000000")
+    p = sub.add_parser("ship-logs", help="ship the edges' request logs to Kafka (edge-logs)")
+    p.add_argument("--edge", action="append", dest="edges", metavar="E", help="edge id")
+    p.add_argument("--once", action="store_true", help="ship what is there, then stop")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    add_set_option(p, "kafka.topics.edge_logs=edge-logs-test")
 
 
 def _gb(n: int) -> str:
@@ -45,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         lay = edges.EdgeLayout(edge, root, host, port)
         print(edges.render(cfg, lay, listen=args.listen, user=args.user or None, held=0), end="")
         return 0
+    if args.action == "fill":
+        from vodlake.delivery import fill
+
+        return fill.run_args(args, cfg)
+    if args.action == "ship-logs":
+        from vodlake.delivery import logs
+
+        return logs.run_shipper(cfg, args.edges, once=args.once, interval=args.interval)
     if args.action == "up":
         print(f"starting edges (state in {edges.state_dir(cfg)}) ...", flush=True)
         started = edges.up(cfg, args.edges)

@@ -50,7 +50,10 @@ from vodlake.services.common import read_pid, stop_process
 
 # The path shape an edge serves: /videos/<video id>/<name>[/<name>...]; names are what the
 # packager writes (letters, digits, '_', '-', '.'), never starting with a dot.
-VIDEO_PATH = r"^/videos/[A-Za-z0-9][A-Za-z0-9_-]{0,63}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}){1,4}$"
+VIDEO_PATH_BODY = r"/videos/[A-Za-z0-9][A-Za-z0-9_-]{0,63}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}){1,4}"
+VIDEO_PATH = f"^{VIDEO_PATH_BODY}$"
+# Peers of a site fill from each other's prefill store only (never their cache or the origin).
+PEER_PREFIX = "/prefill"
 # Refused in the raw request line before anything else: traversal, encoded dots, slashes,
 # backslashes and NULs (nginx would decode them; the origin might interpret them).
 # (Written as it goes inside an nginx double-quoted string, where "\\\\" is one "\\".)
@@ -234,8 +237,10 @@ def render(
     user: str | None = None,
     held: int | None = None,
     daemon: bool = True,
+    peers: tuple[str, ...] = ("127.0.0.0/8",),
 ) -> str:
-    """The nginx.conf of one edge. `listen`/`user` override the local defaults (a real host)."""
+    """The nginx.conf of one edge. `listen`/`user` override the local defaults (a real host);
+    `peers` are the networks whose edges may fill from this one's prefill store."""
     edge = lay.edge
     host_port, base_path = _upstream(origin_base_url(cfg))
     held = prefill_bytes(lay) if held is None else held
@@ -304,6 +309,15 @@ def render(
         "            set $edge_local PREFILL;",
         _block(headers, 12),
         "            try_files $uri @origin;",
+        "        }",
+        "        # peer fill: another edge of the site reads the prefill store, nothing else",
+        f'        location ~ "^{PEER_PREFIX}(?<held>{VIDEO_PATH_BODY})$" {{',
+        "            access_log off;",
+        *[f"            allow {net};" for net in peers],
+        "            deny all;",
+        "            set $edge_local PREFILL;",
+        _block(headers, 12),
+        "            try_files $held =404;",
         "        }",
         "        location @origin {",
         _block(headers, 12),

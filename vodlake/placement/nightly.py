@@ -26,6 +26,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from vodlake.config import Config
+from vodlake.delivery import logs as edge_logs
 from vodlake.errors import VodlakeError
 from vodlake.placement import evaluation as evaluate_placement
 from vodlake.placement import forecast as popularity
@@ -34,7 +35,8 @@ from vodlake.placement.forecast import add_date_argument, read_silver
 from vodlake.runtime import config_from, spark_from
 
 Log = Callable[[str], None]
-STEPS: tuple[str, ...] = ("silver", "popularity", "placement", "evaluate")
+# edges: gold_edge_daily of D from the edges' request logs and fills (vodlake.delivery.logs)
+STEPS: tuple[str, ...] = ("silver", "popularity", "placement", "evaluate", "edges")
 
 
 def check_silver(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[str, Any]:
@@ -102,6 +104,8 @@ def run(
             results[step] = popularity.run(spark, cfg, day, log)
         elif step == "placement":
             results[step] = placement.run(spark, cfg, day, log)
+        elif step == "edges":
+            results[step] = edge_logs.gold_daily(spark, cfg, day, log)
         elif not has_history(spark, cfg, day, train):
             log(f"evaluation skipped: no playback in the {train} days before {day} to train on")
             results[step] = None
