@@ -46,10 +46,13 @@ def make_cfg(tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def live_services(cfg) -> Iterator[list[str]]:
-    """Kafka and Elasticsearch, real, on 127.0.0.1."""
+    """Kafka, Elasticsearch and the S3 object store, real, on 127.0.0.1."""
     from vodlake import services
+    from vodlake.services.objectstore import export_credentials
 
     started = services.require(cfg, services.SERVICE_NAMES, start=True)
+    # the store's keys as AWS_* before any JVM or Spark worker starts (they inherit them)
+    export_credentials(cfg)
     yield started
     if started and not os.environ.get("VODLAKE_KEEP_SERVICES"):
         services.down(cfg, started)

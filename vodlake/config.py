@@ -186,6 +186,8 @@ class TranscodeConf(_Section):
     # Test hook: units ("<video_id>/<unit>", fnmatch patterns) whose first task attempt fails,
     # to show that Spark retries them. Empty in every real environment.
     fail_first_attempt: tuple[str, ...] = ()
+    # A task that found the object store down waits this long before Spark retries it.
+    store_retry_wait_s: float = Field(5.0, ge=0)
     ladder: tuple[Rung, ...] = ()
     limits: LimitsConf = LimitsConf()
 

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from vodlake.catalog import uploads
-from vodlake.lake.storage import parse_uri
+from vodlake.lake import storage as st
 from vodlake.media import probe
 from vodlake.media.samples import make_sample
 from vodlake.media.verify import keyframe_at_segment_starts, verify_playable
@@ -46,7 +46,7 @@ BAD_REASONS = {
     "bad-text": r"^not a video: format not recognised",
     "bad-audio": r"^not a video: no video stream \(audio only\)$",
     "bad-big": r"^resolution too high: width 640 px exceeds the limit of 480 px$",
-    "bad-escape": r"outside the upload root",
+    "bad-escape": r"outside the upload root|scheme 'file' is not allowed",
     "bad-dotdot": r"contains '\.' or '\.\.'",
 }
 
@@ -87,8 +87,17 @@ def run_cli(args: list[str], timeout: float = 900) -> subprocess.CompletedProces
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def local(uri: str) -> Path:
-    return Path(parse_uri(uri).path)
+def store(cfg) -> st.Storage:
+    return st.Storage.from_config(cfg)
+
+
+def download(cfg, manifest_uri: str, dest: Path) -> Path:
+    """The manifest's whole video folder from the origin (object store) to `dest`; returns
+    the local manifest, so ffmpeg reads it as a player would."""
+    folder = manifest_uri.rsplit("/", 1)[0]
+    for rel in store(cfg).list_files(folder):
+        store(cfg).get_file(st.join(folder, rel), dest / rel)
+    return dest / manifest_uri.rsplit("/", 1)[1]
 
 
 def snapshot(spark, cfg) -> dict[str, Any]:
@@ -191,8 +200,9 @@ def test_one_batch_good_video_ready_each_bad_input_failed_with_its_reason(story)
     # failed videos have no outputs: no rows, no files
     failed_rows = [r for r in story["after_first"]["segments"] if r["video_id"] in BAD_REASONS]
     assert failed_rows == []
-    origin = local(story["cfg"].paths.origin) / "videos"
-    assert sorted(p.name for p in origin.iterdir()) == [good_id]
+    cfg = story["cfg"]
+    files = store(cfg).list_files(st.join(cfg.paths.origin, "videos"))
+    assert sorted({f.split("/")[0] for f in files}) == [good_id]
 
 
 def test_catalog_describes_the_video(story) -> None:
@@ -204,30 +214,33 @@ def test_catalog_describes_the_video(story) -> None:
     assert (video["title"], video["tags"], video["language"]) == ("Good", ["test"], "en")
     assert video["source_sha256"] == story["first"].sha256
     assert video["renditions"] == ["144p", "180p", "audio"]
-    root = f"{story['cfg'].paths.origin}/videos/{vid}"
-    assert video["hls_uri"] == f"file://{root}/master.m3u8"
-    assert video["dash_uri"] == f"file://{root}/manifest.mpd"
+    cfg = story["cfg"]
+    root = st.join(cfg.paths.origin, "videos", vid)
+    assert root.startswith("s3a://")  # the origin is the object store
+    assert video["hls_uri"] == f"{root}/master.m3u8"
+    assert video["dash_uri"] == f"{root}/manifest.mpd"
     by_name = {r["rendition"]: r for r in rends}
     assert set(by_name) == {"144p", "180p", "audio"}
     assert (by_name["180p"]["width"], by_name["180p"]["height"]) == (320, 180)
     assert (by_name["144p"]["width"], by_name["144p"]["height"]) == (256, 144)
     assert by_name["audio"]["kind"] == "audio" and by_name["audio"]["codec"] == "aac"
+    origin = store(cfg)
     for r in rends:
-        assert local(r["playlist_uri"]).is_file() and local(r["init_uri"]).is_file()
+        assert origin.exists(r["playlist_uri"]) and origin.exists(r["init_uri"])
         segs_r = [s for s in segs if s["rendition"] == r["rendition"]]
         assert r["segments"] == len(segs_r) == 3  # 5 s in 2 s segments
-        assert r["bytes"] == sum(s["bytes"] for s in segs_r) + local(r["init_uri"]).stat().st_size
+        assert r["bytes"] == sum(s["bytes"] for s in segs_r) + origin.size(r["init_uri"])
     for s in segs:  # every recorded hash is the file's
-        data = local(s["uri"]).read_bytes()
+        data = origin.read_bytes(s["uri"])
         assert (len(data), hashlib.sha256(data).hexdigest()) == (s["bytes"], s["sha256"])
 
 
-def test_hls_and_dash_decode_every_rendition_end_to_end(story) -> None:
+def test_hls_and_dash_decode_every_rendition_end_to_end(story, tmp_path) -> None:
     video = story["after_first"]["videos"][story["first"].video_id]
     info = probe(story["good"])
     frames = round(info.duration_s * info.fps)
     for manifest in (video["hls_uri"], video["dash_uri"]):
-        streams = verify_playable(local(manifest))
+        streams = verify_playable(download(story["cfg"], manifest, tmp_path / "got"))
         pictures = sorted((s.width, s.height, s.frames) for s in streams if s.kind == "video")
         assert pictures == [(256, 144, frames), (320, 180, frames)], manifest
         sound = [s for s in streams if s.kind == "audio"]
@@ -247,9 +260,10 @@ def test_segment_durations_add_up_to_the_source_within_a_frame(story) -> None:
             assert b["start_s"] == pytest.approx(a["start_s"] + a["duration_s"], abs=1e-6)
 
 
-def test_every_segment_starts_with_a_keyframe(story) -> None:
+def test_every_segment_starts_with_a_keyframe(story, tmp_path) -> None:
     video = story["after_first"]["videos"][story["first"].video_id]
-    assert keyframe_at_segment_starts(local(video["dash_uri"])) == []
+    dash = download(story["cfg"], video["dash_uri"], tmp_path)
+    assert keyframe_at_segment_starts(dash) == []
 
 
 def test_videos_command_lists_the_catalog(story, capsys) -> None:
@@ -261,6 +275,8 @@ def test_videos_command_lists_the_catalog(story, capsys) -> None:
     good = rows[story["first"].video_id]
     assert (good["status"], good["renditions"]) == ("ready", ["144p", "180p", "audio"])
     assert good["hls_uri"].endswith("master.m3u8") and good["dash_uri"].endswith("manifest.mpd")
+    assert good["origin_url"] == st.public_url(story["cfg"], good["hls_uri"])
+    assert rows["bad-zero"]["origin_url"] is None
     assert rows["bad-zero"]["reason"] == "empty file (0 bytes)"
 
 
@@ -353,8 +369,8 @@ def test_late_and_duplicate_events_do_not_overwrite_newer_state(story, rerun, sp
 def test_delete_removes_files_and_catalog_rows(story, rerun, spark) -> None:
     cfg = story["cfg"]
     vid = story["first"].video_id
-    folder = local(story["after_first"]["videos"][vid]["hls_uri"]).parent
-    assert folder.is_dir()
+    folder = story["after_first"]["videos"][vid]["hls_uri"].rsplit("/", 1)[0]
+    assert store(cfg).list_files(folder)
     uploads.delete(cfg, vid)
     reports = run_stream(spark, cfg)
     assert sum(r.deleted for r in reports) == 1
@@ -363,4 +379,4 @@ def test_delete_removes_files_and_catalog_rows(story, rerun, spark) -> None:
     assert (video["status"], video["hls_uri"], video["renditions"]) == ("deleted", None, None)
     assert [r for r in after["renditions"] if r["video_id"] == vid] == []
     assert [s for s in after["segments"] if s["video_id"] == vid] == []
-    assert not folder.exists()
+    assert store(cfg).list_files(folder) == []

@@ -36,7 +36,7 @@ def test_origin_is_the_object_store_bucket_and_uploads_follow_it() -> None:
 def test_each_test_config_has_its_own_origin_prefix() -> None:
     a = load_config("test", overrides={"paths": {"home": "/tmp/a/home"}}, environ={})
     b = load_config("test", overrides={"paths": {"home": "/tmp/b/home"}}, environ={})
-    assert a.paths.origin.endswith("/tmp/a/home/origin")
+    assert a.paths.origin == "s3a://vodlake-origin/test/tmp/a/home"
     assert a.paths.uploads == a.paths.origin + "/uploads"
     assert b.paths.origin != a.paths.origin
 

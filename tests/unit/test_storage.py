@@ -200,6 +200,7 @@ def test_s3_options_follow_the_hadoop_s3a_settings() -> None:
         "region": "eu-west-1",
         "connect_timeout": 5,
         "request_timeout": 60,
+        "background_writes": False,
     }
     plain = S3Options.from_hadoop({"fs.s3a.connection.ssl.enabled": "false"})
     assert plain.scheme == "http" and plain.endpoint is None
@@ -238,3 +239,41 @@ def test_public_url_only_for_files_under_the_origin_videos_prefix(make_cfg) -> N
     local = make_cfg(paths={"home": "/tmp/h", "origin": "/tmp/h/origin"})
     with pytest.raises(StorageError, match="no HTTP URL"):
         public_url(local, "/tmp/h/origin/videos/v1/master.m3u8")
+
+
+class _FailingStorage(Storage):
+    """Fails every write of a file named `fail_on` (a store that goes away mid-publish)."""
+
+    fail_on = ""
+
+    def put_file(self, local_path, uri):  # type: ignore[no-untyped-def]
+        if uri.endswith(self.fail_on):
+            raise OSError("store went away")
+        return super().put_file(local_path, uri)
+
+
+def test_put_tree_commit_files_last_and_a_changed_video_is_unpublished_first(
+    tmp_path: Path,
+) -> None:
+    local = tmp_path / "pkg"
+    (local / "360p").mkdir(parents=True)
+    for rel in ("master.m3u8", "manifest.mpd", "360p/playlist.m3u8", "360p/seg-00001.m4s"):
+        (local / rel).write_text(rel)
+    dest = join(str(tmp_path / "origin"), "videos", "v1")
+    commit = ("master.m3u8", "manifest.mpd")
+    order = Storage().put_tree(local, dest, commit=commit)
+    assert order == ["360p/seg-00001.m4s", "360p/playlist.m3u8", "master.m3u8", "manifest.mpd"]
+
+    failing = _FailingStorage()
+    failing.fail_on = "seg-00001.m4s"
+    with pytest.raises(OSError):  # the identical re-run: the old (same) entry points stay
+        failing.put_tree(local, dest, commit=commit)
+    assert failing.exists(join(dest, "master.m3u8"))
+
+    (local / "360p" / "seg-00001.m4s").write_text("a new, longer version")
+    with pytest.raises(OSError):  # a different version: unpublished before any segment
+        failing.put_tree(local, dest, commit=commit)
+    assert not failing.exists(join(dest, "master.m3u8"))
+    assert not failing.exists(join(dest, "manifest.mpd"))
+    Storage().put_tree(local, dest, commit=commit)
+    assert Storage().read_bytes(join(dest, "master.m3u8")) == b"master.m3u8"

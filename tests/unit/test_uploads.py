@@ -91,7 +91,7 @@ def test_transcode_spec_from_config(make_cfg) -> None:
     spec = transcode.TranscodeSpec.from_config(cfg, max_attempts=4)
     assert spec.max_attempts == 2  # the smaller of Spark's attempts and the configured ones
     assert spec.fail_first_attempt == ("*/1",)
-    assert "/test_transcode_spec" in spec.origin_root  # this test's own origin prefix
+    assert spec.origin_root.startswith("s3a://vodlake-origin/test/")  # this test's own prefix
     assert spec.video_root("v1") == spec.origin_root + "/videos/v1"
     assert pickle.loads(pickle.dumps(spec)) == spec
     assert transcode.unit_name("v1", 3) == "v1/3"

@@ -73,6 +73,7 @@ class TranscodeSpec:
     segments_per_chunk: int
     max_attempts: int = 1
     fail_first_attempt: tuple[str, ...] = ()
+    store_retry_wait_s: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: Any, max_attempts: int = 1) -> TranscodeSpec:
@@ -96,6 +97,7 @@ class TranscodeSpec:
             segments_per_chunk=t.segments_per_chunk,
             max_attempts=max(1, min(max_attempts, t.max_attempts)),
             fail_first_attempt=tuple(t.fail_first_attempt),
+            store_retry_wait_s=t.store_retry_wait_s,
         )
 
     def video_root(self, video_id: str) -> str:
@@ -138,9 +140,12 @@ def _guarded(
     attempt: int,
     max_attempts: int,
     executor_id: str,
+    store_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run `work`; turn input problems (and the last allowed attempt's failure) into an error
-    row, raise anything else so Spark retries the task."""
+    row, raise anything else so Spark retries the task. A task that found the object store
+    down waits `store_wait_s` first: Spark retries at once, and the store needs time to
+    return (the retry window is about (attempts - 1) x store_wait_s)."""
     started = time.monotonic()
     base = {
         "video_id": row["video_id"],
@@ -156,6 +161,8 @@ def _guarded(
         out = {"ok": False, "reason": exc.message}
     except Exception as exc:
         if attempt + 1 < max_attempts:
+            if isinstance(exc, st.ObjectStoreError):
+                time.sleep(store_wait_s)
             raise
         out = {"ok": False, "reason": f"failed after {attempt + 1} attempt(s): {describe(exc)}"}
     return {**base, **out, "seconds": round(time.monotonic() - started, 3)}
@@ -219,6 +226,7 @@ def probe_partition(
             attempt,
             spec.max_attempts,
             executor_id,
+            spec.store_retry_wait_s,
         )
 
 
@@ -293,6 +301,7 @@ def encode_partition(
             attempt,
             spec.max_attempts,
             executor_id,
+            spec.store_retry_wait_s,
         )
         result["unit_idx"] = int(unit["unit_idx"])
         yield result
@@ -336,7 +345,8 @@ def package_video(spec: TranscodeSpec, video: dict[str, Any]) -> dict[str, Any]:
         )
         planned_s = sum(int(u["frames"]) for i, u in units.items() if i != AUDIO_UNIT) / fps
         _check_package(result, [r.name for r in rungs], planned_s, fps)
-        spec.storage.put_tree(result.out_dir, root)
+        # segments and media playlists first, the master and the MPD last: the commit point
+        spec.storage.put_tree(result.out_dir, root, commit=(MASTER, MPD))
 
     rendition_rows = []
     for r in result.renditions:
@@ -415,6 +425,7 @@ def package_partition(
             attempt,
             spec.max_attempts,
             executor_id,
+            spec.store_retry_wait_s,
         )
 
 

@@ -165,8 +165,15 @@ def store_source(
     digest = sha256_file(src)
     size = src.stat().st_size
     uri = st.join(cfg.paths.uploads, f"{digest}.{_extension(src)}")
-    if storage.size(uri) != size:
-        storage.put_file(src, uri)
+    try:
+        if storage.size(uri) != size:
+            storage.put_file(src, uri)
+    except OSError as exc:  # pyarrow's S3 errors are OSErrors: the store is down or refuses
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise st.StorageError(
+            f"could not store the upload in {st.normalize(cfg.paths.uploads)}: {reason}",
+            hint="is the object store running? `vodlake services up` (nothing was sent)",
+        ) from None
     return uri, digest, size
 
 

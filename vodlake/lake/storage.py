@@ -20,13 +20,14 @@ that could hide one, and (locally) no symlink that leads out of the root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import shutil
 import tempfile
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,37 @@ MANIFEST_SUFFIXES = (".m3u8", ".mpd")
 
 class StorageError(VodlakeError):
     """A URI vodlake refuses to use, or a storage operation that failed."""
+
+
+class ObjectStoreError(VodlakeError, OSError):
+    """The object store did not answer or refused a call (not a missing file).
+
+    Not a StorageError: that is a property of the input and never retried, while a store that
+    is down may be back for the next attempt, so the task is retried (catalog.transcode)."""
+
+
+def _store_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a pyarrow S3 failure (an OSError, other than not-found) into an ObjectStoreError
+    that names the store, so a failed video's reason says where the problem is."""
+
+    @functools.wraps(method)
+    def wrapper(self: Storage, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (FileNotFoundError, ObjectStoreError):
+            raise
+        except OSError as exc:
+            uri = next((a for a in args if isinstance(a, str) and a.startswith("s3a:")), None)
+            if uri is None:
+                raise
+            where = self.s3.endpoint or "S3"
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:240]
+            raise ObjectStoreError(
+                f"the object store at {where} failed ({method.__name__} {uri}): {first}",
+                hint="is it running? `vodlake services status`",
+            ) from exc
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -254,6 +286,9 @@ class S3Options:
         # a stopped store fails a call in seconds (the task is retried), never hangs it
         kwargs: dict[str, Any] = {"scheme": self.scheme, "connect_timeout": 5}
         kwargs["request_timeout"] = 60
+        # segment-sized objects go up in one PUT at close: a background writer thread only
+        # adds a hand-off per object (bench/origin.py)
+        kwargs["background_writes"] = False
         if self.endpoint:
             kwargs["endpoint_override"] = self.endpoint
         if self.region:
@@ -302,12 +337,14 @@ class Storage:
         return fs, loc.path
 
     # --- queries ----------------------------------------------------------------------------
+    @_store_errors
     def exists(self, uri: str) -> bool:
         import pyarrow.fs as pafs
 
         fs, path = self.filesystem(uri)
         return fs.get_file_info(path).type != pafs.FileType.NotFound
 
+    @_store_errors
     def size(self, uri: str) -> int | None:
         """Bytes of a file, None when it does not exist."""
         import pyarrow.fs as pafs
@@ -318,18 +355,26 @@ class Storage:
 
     def list_files(self, uri: str) -> list[str]:
         """Every file below `uri`, as paths relative to it (sorted); [] when it does not exist."""
+        return sorted(self.file_sizes(uri))
+
+    @_store_errors
+    def file_sizes(self, uri: str) -> dict[str, int]:
+        """{relative path: bytes} of every file below `uri` ({} when it does not exist)."""
         import pyarrow.fs as pafs
 
         fs, path = self.filesystem(uri)
         if fs.get_file_info(path).type != pafs.FileType.Directory:
-            return []
+            return {}
         prefix = path.rstrip("/") + "/"
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-        return sorted(i.path[len(prefix) :] for i in infos if i.type == pafs.FileType.File)
+        return {i.path[len(prefix) :]: i.size for i in infos if i.type == pafs.FileType.File}
 
+    @_store_errors
     def read_bytes(self, uri: str) -> bytes:
         fs, path = self.filesystem(uri)
-        with fs.open_input_stream(path) as fh:
+        # a random-access file reads a small object in one ranged GET of its known size,
+        # faster than the streaming reader's chunked reads (bench/origin.py)
+        with fs.open_input_file(path) as fh:
             return fh.read()
 
     # --- writes -----------------------------------------------------------------------------
@@ -351,6 +396,7 @@ class Storage:
             with fs.open_output_stream(path) as out:
                 write(out)
 
+    @_store_errors
     def put_file(self, local_path: str | os.PathLike[str], uri: str) -> int:
         """Copy a local file to `uri` atomically; returns its size."""
         fs, path = self.filesystem(uri)
@@ -363,11 +409,13 @@ class Storage:
         self._commit(fs, path, write)
         return src.stat().st_size
 
+    @_store_errors
     def put_bytes(self, data: bytes, uri: str) -> int:
         fs, path = self.filesystem(uri)
         self._commit(fs, path, lambda out: out.write(data))
         return len(data)
 
+    @_store_errors
     def get_file(self, uri: str, local_path: str | os.PathLike[str]) -> Path:
         """Download `uri` to a local file (atomically, so a reader never sees part of it)."""
         fs, path = self.filesystem(uri)
@@ -406,12 +454,20 @@ class Storage:
         uri: str,
         last: Sequence[str] = MANIFEST_SUFFIXES,
         prune: bool = True,
+        commit: Sequence[str] = (),
     ) -> list[str]:
-        """Publish every file of `local_dir` under `uri`, each atomically, files ending in
-        `last` after all others (so a manifest never names a segment not yet visible).
+        """Publish every file of `local_dir` under `uri`, each atomically: other files first,
+        then those ending in `last` (so a manifest never names a segment not yet visible), then
+        the `commit` files (relative paths, e.g. the HLS master and the DASH MPD).
 
-        With `prune`, files under `uri` that `local_dir` does not have (a previous, longer
-        version of the video) are deleted afterwards. Returns the relative paths published.
+        Why no rename: an object store has none, and each object appears whole anyway. The
+        commit files are the entry points players and edges start from, so a video whose
+        publishing stops half way has no entry point (first publish) or none at all (see next).
+        When an earlier, different version is there (other files, sizes or commit bytes), its
+        commit files are deleted first, so an old master never names a half-replaced segment;
+        an identical re-run overwrites the same keys with the same bytes and unpublishes
+        nothing. With `prune`, files under `uri` that `local_dir` does not have (a previous,
+        longer version) are deleted at the end. Returns the relative paths published.
         """
         root = Path(local_dir)
         files = sorted(
@@ -419,18 +475,29 @@ class Storage:
             for p in root.rglob("*")
             if p.is_file() and not p.is_symlink()
         )
-        ordered = [f for f in files if not f.endswith(tuple(last))] + [
-            f for f in files if f.endswith(tuple(last))
-        ]
+        entry = [f for f in commit if f in files]
+        rest = [f for f in files if f not in commit]
+        ordered = [f for f in rest if not f.endswith(tuple(last))]
+        ordered += [f for f in rest if f.endswith(tuple(last))] + entry
+        remote = self.file_sizes(uri) if entry or prune else {}
+        if any(f in remote for f in entry):
+            local_sizes = {f: (root / f).stat().st_size for f in files}
+            same = remote == local_sizes and all(
+                self.read_bytes(join(uri, f)) == (root / f).read_bytes() for f in entry
+            )
+            if not same:
+                for f in entry:
+                    self.delete(join(uri, f))
         for rel in ordered:
             self.put_file(root / rel, join(uri, rel))
         if prune:
             keep = set(files)
-            for rel in self.list_files(uri):
+            for rel in sorted(remote):
                 if rel not in keep:
                     self.delete(join(uri, rel))
         return ordered
 
+    @_store_errors
     def delete(self, uri: str) -> None:
         """Delete a file or a whole folder; nothing to delete is fine (idempotent)."""
         import pyarrow.fs as pafs
@@ -445,6 +512,7 @@ class Storage:
 
 __all__ = [
     "Location",
+    "ObjectStoreError",
     "S3Options",
     "Storage",
     "StorageError",
