@@ -116,6 +116,7 @@ def test_peer_fill_is_used_when_a_peer_of_the_site_holds_the_file(spark, fill_cf
         assert (lay2.prefill / rel).read_bytes() == f.data
 
 
+@pytest.mark.slow
 def test_fill_resumes_after_sigkill(spark, fill_cfg, overrides: dict) -> None:
     files = make_catalog(spark, fill_cfg, {"k1": 12})
     add = [f"k1/360p/{i}" for i in range(12)]

@@ -34,6 +34,7 @@ def ingest(spark, cfg) -> dict[str, int]:
     return logs.table_counts(spark, cfg)
 
 
+@pytest.mark.slow
 def test_log_lines_land_in_edge_requests_once_each(spark, log_cfg) -> None:
     put_origin(log_cfg, "videos/L1/360p/seg-00001.m4s", os.urandom(SEG))
     put_origin(log_cfg, "videos/L1/360p/seg-00002.m4s", os.urandom(SEG // 2))
