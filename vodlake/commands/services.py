@@ -1,4 +1,5 @@
-"""`vodlake services up|down|status|fetch`: the local Kafka broker and Elasticsearch node."""
+"""`vodlake services up|down|status|fetch`: the local Kafka, Elasticsearch (one node or N) and
+S3 object store."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "names",
         nargs="*",
         choices=[[], *services.SERVICE_NAMES],
-        help="kafka and/or elasticsearch (default both)",
+        help="kafka, elasticsearch and/or objectstore (default all)",
     )
     parser.add_argument("--json", action="store_true", help="status as JSON")
 
