@@ -61,7 +61,7 @@ def video_row(
 
 def videos_frame(spark: SparkSession, rows: list[dict[str, Any]]) -> DataFrame:
     names = [f.name for f in schemas.VIDEOS.fields]
-    return spark.createDataFrame([tuple(r[n] for n in names) for r in rows], schemas.VIDEOS)
+    return spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], schemas.VIDEOS)
 
 
 def merge_videos(spark: SparkSession, path: str, rows: list[dict[str, Any]]) -> None:

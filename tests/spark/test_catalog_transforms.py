@@ -1,27 +1,25 @@
 """Pure catalog transforms on tiny DataFrames: parsing upload events, the seq-guarded videos
-MERGE (applied here with plain joins over the very same SQL expressions), unit planning that
-matches vodlake.media.plan_chunks frame for frame, and catalog rows from package results."""
+MERGE (applied here with plain joins over the very same SQL expressions), the unit plan
+exploded into rows exactly as planned, and catalog rows from package results."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
-import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from vodlake import schemas
 from vodlake.catalog.uploads import Metadata, make_event
-from vodlake.media.plan import plan_chunks
 from vodlake.transforms.catalog import (
     AUDIO_UNIT,
     NEVER_UPLOADED,
     VIDEOS_MERGE_ON,
     VIDEOS_UPDATE_WHEN,
+    explode_units,
     merge_source,
     parse_upload_events,
-    plan_units,
     rendition_rows,
     segment_rows,
     videos_insert_values,
@@ -238,59 +236,41 @@ def test_inserts(spark: SparkSession) -> None:
 
 
 # --- units --------------------------------------------------------------------------------
-PROBED = (
-    "video_id string, seq long, source_uri string, probe string, rungs string, "
-    "duration_s double, fps double, has_audio boolean"
-)
+PROBED = "video_id string, seq long, source_uri string, probe string, rungs string, plan string"
 
 
-PLANS = [  # (duration, fps): whole and fractional frame rates, short and long sources
-    (5.0, 25.0),
-    (9.0, 25.0),
-    (3.5035, 30000 / 1001),
-    (60.0, 29.97002997002997),
-    (0.5, 24.0),
-    (8.0, 25.0),
-    (10.0, 23.976023976023978),
-]
+def test_explode_units_gives_one_row_per_planned_unit_exactly(spark: SparkSession) -> None:
+    """The probe task's plan (transcode.plan_units over media.plan.plan_chunks) comes out one
+    row per unit, field for field: the stream never plans units a second time."""
+    from vodlake.catalog.transcode import plan_units
+    from vodlake.media.encode import EncodeSettings
+    from vodlake.media.probe import ProbeInfo
 
+    def info(duration: float, fps: float, audio: bool) -> ProbeInfo:
+        return ProbeInfo("x", duration, 320, 180, fps, "25/1", "h264", audio, None, 1, "mp4", None)
 
-@pytest.mark.parametrize(("seg", "spc"), [(2.0, 1), (4.0, 2), (6.0, 3)])
-def test_plan_units_matches_plan_chunks(spark: SparkSession, seg: float, spc: int) -> None:
-    """Frame-exact agreement with the media layer's planner, over many sources at once."""
+    plans = {
+        "a": plan_units(info(9.0, 25.0, True), EncodeSettings(segment_seconds=2), 2),
+        "b": plan_units(info(3.5035, 30000 / 1001, False), EncodeSettings(segment_seconds=4), 1),
+    }
     probed = spark.createDataFrame(
-        [(f"v{i}", 1, "file:///u/v.mp4", "{}", "[]", d, fps, False) for i, (d, fps) in
-         enumerate(PLANS)],
-        PROBED,
-    )  # fmt: skip
-    got: dict[str, list] = {}
-    for r in plan_units(probed, seg, spc).collect():
-        assert r.kind == "video"
-        got.setdefault(r.video_id, []).append(
-            (r.unit_idx, r.start_s, r.duration_s, r.first_segment, r.segments, r.start_frame,
-             r.frames)
-        )  # fmt: skip
-    for i, (duration, fps) in enumerate(PLANS):
-        want = [
-            (c.idx, c.start_s, c.duration_s, c.first_segment, c.segments, c.start_frame, c.frames)
-            for c in plan_chunks(duration, seg, spc, fps=fps)
-        ]
-        assert sorted(got[f"v{i}"]) == want, (duration, fps, seg, spc)
-
-
-def test_plan_units_adds_one_audio_unit_per_video_with_audio(spark: SparkSession) -> None:
-    probed = spark.createDataFrame(
-        [
-            ("a", 1, "file:///u/a.mp4", "{}", "[]", 5.0, 25.0, True),
-            ("b", 2, "file:///u/b.mp4", "{}", "[]", 3.0, 25.0, False),
-        ],
+        [(vid, 1, "file:///u/v.mp4", "{}", "[]", json.dumps(plan)) for vid, plan in plans.items()],
         PROBED,
     )
-    units = plan_units(probed, 2.0, 1)
-    audio = units.where("kind = 'audio'").collect()
-    assert [(r.video_id, r.unit_idx, r.duration_s) for r in audio] == [("a", AUDIO_UNIT, 5.0)]
-    counts = {r.video_id: r["count"] for r in units.groupBy("video_id").count().collect()}
-    assert counts == {"a": 3 + 1, "b": 2}
+    got: dict[str, list[dict]] = {}
+    for r in explode_units(probed).collect():
+        row = r.asDict()
+        assert (row["seq"], row["source_uri"], row["rungs"]) == (1, "file:///u/v.mp4", "[]")
+        got.setdefault(row.pop("video_id"), []).append(
+            {f.name: row[f.name] for f in schemas.ENCODE_UNIT.fields}
+        )
+    assert {vid: sorted(u, key=lambda x: x["unit_idx"]) for vid, u in got.items()} == {
+        vid: sorted(plan, key=lambda x: x["unit_idx"]) for vid, plan in plans.items()
+    }
+    assert [u["kind"] for u in plans["a"]] == ["video"] * 3 + ["audio"]
+    assert plans["a"][-1]["unit_idx"] == AUDIO_UNIT and all(
+        u["kind"] == "video" for u in plans["b"]
+    )
 
 
 def test_audio_unit_constant_matches_the_executor_code() -> None:

@@ -43,7 +43,7 @@ def changes(spark, entries):
             StructField("_commit_version", LongType(), False),
         ]
     )
-    rows = [(*(row[n] for n in names), ct, v) for row, ct, v in entries]
+    rows = [(*(row.get(n) for n in names), ct, v) for row, ct, v in entries]
     return spark.createDataFrame(rows, schema)
 
 

@@ -9,7 +9,7 @@
    rows;
 4. `transcode_step`: videos that are `uploaded` (or still `transcoding` after a crash: a replayed
    batch redoes them) go `transcoding`, then on the executors: probe + validate one task per
-   video, plan units (transforms.catalog.plan_units), encode one task per unit with
+   video (which also plans its units), encode one task per unit with
    `mapPartitions`, package one task per video; failures end as `failed` with their reason;
 5. `outputs_step`: `renditions` and `segments` are replaced per video (a rerun leaves no
    duplicate rows);
@@ -37,8 +37,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import (
-    BooleanType,
-    DoubleType,
     LongType,
     StringType,
     StructField,
@@ -55,9 +53,9 @@ from vodlake.lake.tables import Tables
 from vodlake.search.sync import sync_search
 from vodlake.transforms.catalog import (
     PROBE_FIELDS,
+    explode_units,
     merge_source,
     parse_upload_events,
-    plan_units,
 )
 
 QUERY = "uploads"
@@ -128,9 +126,7 @@ _PROBED = StructType(
         StructField("source_uri", StringType(), False),
         StructField("probe", StringType(), False),
         StructField("rungs", StringType(), False),
-        StructField("duration_s", DoubleType(), False),
-        StructField("fps", DoubleType(), False),
-        StructField("has_audio", BooleanType(), False),
+        StructField("plan", StringType(), False),
     ]
 )
 
@@ -190,7 +186,7 @@ def transcode_videos(
         return outcomes
 
     probed_df = spark.createDataFrame([{k: r[k] for k in _PROBED.names} for r in ok], _PROBED)
-    units_df = plan_units(probed_df, spec.settings.segment_seconds, spec.segments_per_chunk)
+    units_df = explode_units(probed_df)
     # The plan is a few hundred bytes per unit: collected once (one narrow job, no shuffle)
     # and handed out one unit per partition. Longest first: tasks start in partition order,
     # so the short last chunks and the quick audio units fill the gaps at the end.
@@ -278,11 +274,11 @@ def merge_step(catalog: Catalog, events: DataFrame) -> list[str]:
 
 
 def read_state(catalog: Catalog, ids: list[str]) -> list[dict[str, Any]]:
-    """The current (video_id, seq, status, source_uri) of `ids` after the merge."""
+    """The current (video_id, seq, status, source_uri, language) of `ids` after the merge."""
     rows = (
         catalog.read("videos")
         .where(F.col("video_id").isin(ids))
-        .select("video_id", "seq", "status", "source_uri")
+        .select("video_id", "seq", "status", "source_uri", "language")
         .collect()
     )
     return [r.asDict() for r in rows]
@@ -293,7 +289,7 @@ def split_work(state: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, A
     crash finds its videos there."""
     deleted = [r["video_id"] for r in state if r["status"] == "deleted"]
     todo = [
-        {k: r[k] for k in ("video_id", "seq", "source_uri")}
+        {k: r.get(k) for k in ("video_id", "seq", "source_uri", "language")}
         for r in state
         if r["status"] in ("uploaded", "transcoding")
     ]

@@ -45,6 +45,7 @@ from vodlake.media import (
     inspect,
     ladder_for,
     package,
+    plan_chunks,
 )
 from vodlake.media.encode import chunk_file_name
 
@@ -183,8 +184,70 @@ def _timeout_s(duration_s: float, rungs: int) -> float:
 
 
 # --- probe --------------------------------------------------------------------------------
-def probe_source(spec: TranscodeSpec, video_id: str, source_uri: str) -> dict[str, Any]:
-    """Confine, probe and validate one source; the facts the catalog and the plan need."""
+def catalog_facts(info: ProbeInfo) -> dict[str, Any]:
+    """The source facts the `videos` row records (transforms.catalog.PROBE_FIELDS)."""
+    return {
+        "duration_s": info.duration_s,
+        "width": info.width,
+        "height": info.height,
+        "fps": info.fps,
+        "video_codec": info.video_codec,
+        "has_audio": info.has_audio,
+        "size_bytes": info.size_bytes,
+        "pix_fmt": info.pix_fmt,
+        "bit_depth": info.bit_depth,
+        "color_primaries": info.color_primaries,
+        "color_transfer": info.color_transfer,
+        "color_space": info.color_space,
+        "color_range": info.color_range,
+        "dynamic_range": info.dynamic_range,
+    }
+
+
+def plan_units(
+    info: ProbeInfo, settings: EncodeSettings, segments_per_chunk: int
+) -> list[dict[str, Any]]:
+    """The encode units of a source (schemas.ENCODE_UNIT): media.plan.plan_chunks in whole
+    frames at the ladder's rate, the one plan every later step follows, plus one audio unit
+    when there is audio. Made once, on the executor that probed the source."""
+    chunks = plan_chunks(
+        info.duration_s or 0.0, settings.segment_seconds, segments_per_chunk, fps=info.fps
+    )
+    units: list[dict[str, Any]] = [
+        {
+            "kind": "video",
+            "unit_idx": c.idx,
+            "start_s": c.start_s,
+            "duration_s": c.duration_s,
+            "start_frame": c.start_frame,
+            "frames": c.frames,
+            "first_segment": c.first_segment,
+            "segments": c.segments,
+        }
+        for c in chunks
+    ]
+    if info.has_audio:
+        units.append(
+            {
+                "kind": "audio",
+                "unit_idx": AUDIO_UNIT,
+                "start_s": 0.0,
+                "duration_s": info.duration_s,
+                "start_frame": None,
+                "frames": None,
+                "first_segment": 0,
+                "segments": None,
+            }
+        )
+    return units
+
+
+def probe_source(
+    spec: TranscodeSpec, video_id: str, source_uri: str, language: str | None = None
+) -> dict[str, Any]:
+    """Confine, probe and validate one source; the facts the catalog needs and the unit plan.
+
+    `language` (the catalog's) picks the audio track when the source has several."""
     uri = st.confine(source_uri, spec.uploads_root)
     size = spec.storage.size(uri)
     if size is None:
@@ -195,7 +258,7 @@ def probe_source(spec: TranscodeSpec, video_id: str, source_uri: str) -> dict[st
             hint="upload a smaller file or raise transcode.limits.max_bytes",
         )
     with _scratch("vodlake-probe-") as tmp, spec.storage.local_copy(uri, tmp) as local:
-        info = inspect(local, spec.limits)
+        info = inspect(local, spec.limits, language=language)
     rungs = ladder_for(info.width, info.height, spec.ladder)
     facts = asdict(info)
     facts.pop("path")
@@ -205,24 +268,22 @@ def probe_source(spec: TranscodeSpec, video_id: str, source_uri: str) -> dict[st
         "rungs": json.dumps(
             [asdict(Rung(r.name, r.width, r.height, r.bitrate_kbps)) for r in rungs]
         ),
-        "duration_s": info.duration_s,
-        "width": info.width,
-        "height": info.height,
-        "fps": info.fps,
-        "video_codec": info.video_codec,
-        "has_audio": info.has_audio,
-        "size_bytes": info.size_bytes,
+        "plan": json.dumps(plan_units(info, spec.settings, spec.segments_per_chunk)),
+        **catalog_facts(info),
     }
 
 
 def probe_partition(
     spec: TranscodeSpec, rows: Iterable[dict[str, Any]], attempt: int, executor_id: str
 ) -> Iterator[dict[str, Any]]:
-    """mapPartitions body: rows {video_id, seq, source_uri} -> probe rows (ok or reason)."""
+    """mapPartitions body: rows {video_id, seq, source_uri[, language]} -> probe rows (ok or
+    reason)."""
     for row in rows:
         yield _guarded(
             row,
-            lambda row=row: probe_source(spec, row["video_id"], row["source_uri"]),
+            lambda row=row: probe_source(
+                spec, row["video_id"], row["source_uri"], row.get("language")
+            ),
             attempt,
             spec.max_attempts,
             executor_id,
@@ -444,6 +505,7 @@ __all__ = [
     "AUDIO_UNIT",
     "InjectedFailure",
     "TranscodeSpec",
+    "catalog_facts",
     "cleanup_work",
     "delete_video",
     "encode_partition",
@@ -451,6 +513,7 @@ __all__ = [
     "executor_identity",
     "package_partition",
     "package_video",
+    "plan_units",
     "probe_partition",
     "probe_source",
     "scratch_root",

@@ -90,6 +90,13 @@ class Tables:
         for key, value in spec.properties.items():
             builder = builder.property(key, value)
         builder.execute()
+        # A table made before a schema gained columns gets them (nullable, so old rows read
+        # as null): writers may then name every declared column.
+        have = {f.name for f in DeltaTable.forPath(spark, path).toDF().schema.fields}
+        missing = [f for f in spec.schema.fields if f.name not in have]
+        if missing:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in missing)
+            spark.sql(f"ALTER TABLE delta.`{path}` ADD COLUMNS ({columns})")
         return path
 
     def replace_date(self, spark: SparkSession, name: str, df: DataFrame, day: date) -> str:

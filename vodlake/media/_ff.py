@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -140,3 +141,10 @@ def count_video_packets(path: str | os.PathLike[str]) -> int:
     )  # fmt: skip
     streams = data.get("streams") or []
     return int(streams[0].get("nb_read_packets") or 0) if streams else 0
+
+
+@functools.cache
+def has_filter(name: str) -> bool:
+    """Whether this ffmpeg build has the filter `name` (zscale needs libzimg, for example)."""
+    proc = run([FFMPEG, "-hide_banner", "-filters"], "list ffmpeg filters")
+    return any(line.split()[1:2] == [name] for line in proc.stdout.splitlines())

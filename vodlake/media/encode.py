@@ -178,12 +178,23 @@ def _cut(source: str | os.PathLike[str], chunk: Chunk, info: ProbeInfo) -> Any:
 def _to_sdr(video: Any, info: ProbeInfo) -> Any:
     """BT.2020 and HDR sources -> 8-bit BT.709 SDR, with tone mapping for PQ and HLG.
 
-    zscale (libzimg, in Debian's ffmpeg) converts transfer, primaries and matrix properly;
-    `tonemap` compresses the linear HDR light into SDR range (hable, no desaturation). Plain
-    8-bit or 10-bit BT.709 needs none of this: the encoder's yuv420p conversion is enough.
+    zscale (libzimg, in Debian 12's ffmpeg 5.1 beside `tonemap` and `colorspace`) converts
+    transfer, primaries and matrix properly; `tonemap` compresses the linear HDR light into
+    SDR range (hable, no desaturation). Plain 8-bit or 10-bit BT.709 needs none of this: the
+    encoder's yuv420p conversion is enough. Without zscale (an ffmpeg built without libzimg)
+    wide-gamut SDR falls back to the `colorspace` filter, which has no PQ or HLG curve, so an
+    HDR source then fails with that reason rather than coming out washed out.
     """
     if not info.needs_color_conversion:
         return video
+    if not _ff.has_filter("zscale"):
+        if info.dynamic_range != "sdr":
+            raise MediaError(
+                f"HDR ({info.dynamic_range}) source: tone mapping needs ffmpeg's zscale filter, "
+                "which this ffmpeg lacks",
+                hint="install an ffmpeg built with libzimg (Debian's ffmpeg package is)",
+            )
+        return video.filter("colorspace", all="bt709", iall="bt2020", format="yuv420p", fast=0)
     src = {
         "pin": info.color_primaries or "bt2020",
         "min": info.color_space if info.color_space in _ZIMG_MATRICES else "bt2020nc",

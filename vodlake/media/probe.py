@@ -178,18 +178,30 @@ MAX_FPS = 60
 def output_rate(avg: Fraction | None, real: Fraction | None = None) -> Fraction | None:
     """The constant frame rate to encode a source at.
 
-    The average rate, or the real base rate when the container gives no average; the nearest
-    standard rate when within 1% (variable-rate phone footage); halved until at most 60 fps
-    (slow-motion captures), and otherwise kept exact with a denominator of at most 1001.
+    The average rate, snapped to the nearest standard rate when within 1% (a phone's 29.87
+    fps is 30 fps with jitter). When the average is not near one but the container's base rate
+    (`r_frame_rate`) is a standard rate up to twice the average, that base rate: frames were
+    dropped (a stutter) and the gaps are filled by repeating frames, keeping the motion's
+    cadence. Halved until at most 60 fps (slow-motion captures); otherwise kept exact with a
+    denominator of at most 1001.
     """
     rate = avg or real
     if rate is None:
         return None
+
+    def near_standard(r: Fraction) -> Fraction | None:
+        while r > MAX_FPS + Fraction(1, 2):
+            r /= 2
+        near = min(STANDARD_RATES, key=lambda s: abs(s - r))
+        return near if abs(near - r) <= near / 100 else None
+
+    snapped = near_standard(rate)
+    if snapped is not None:
+        return snapped
+    if real is not None and real in STANDARD_RATES and rate < real <= 2 * rate:
+        return real
     while rate > MAX_FPS + Fraction(1, 2):
         rate /= 2
-    near = min(STANDARD_RATES, key=lambda r: abs(r - rate))
-    if abs(near - rate) <= near / 100:
-        return near
     return rate.limit_denominator(1001)
 
 

@@ -64,17 +64,28 @@ def make_sample(
     audio: bool = True,
     crf: int = 18,
     noise: int = 0,
+    rotate: int = 0,
 ) -> Path:
     """Write an H.264 (+ AAC) MP4 of `seconds` from a lavfi test source.
 
     `noise` (0-100) adds temporal grain, which makes the picture harder to compress, closer to
-    camera footage than a clean synthetic pattern.
+    camera footage than a clean synthetic pattern. `rotate` (90, 180 or 270) makes a phone-like
+    file: the width x height picture is stored turned and tagged with that display rotation,
+    so players (and ffmpeg) show it upright at width x height, as a phone held upright records.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     video = _video(source, width, height, rate)
     if noise:
         video = video.filter("noise", alls=int(noise), allf="t")
+    if rotate:
+        turns = {90: ("transpose", "clock"), 270: ("transpose", "cclock")}
+        if rotate in turns:
+            video = video.filter(*turns[rotate])
+        elif rotate == 180:
+            video = video.filter("hflip").filter("vflip")
+        else:
+            raise ValueError(f"rotate must be 90, 180 or 270, got {rotate}")
     streams = [video]
     if audio:
         tone = ffmpeg.input(
@@ -100,6 +111,15 @@ def make_sample(
     cmd = ffmpeg.output(*streams, str(tmp), **args).overwrite_output().compile(cmd=_ff.FFMPEG)
     cmd = [cmd[0], "-nostdin", "-hide_banner", "-v", "error", *cmd[1:]]
     _ff.run(cmd, f"make sample {out.name}")
+    if rotate:  # the muxer writes the display matrix when stream copying (ffmpeg 5.1)
+        tagged = out.with_name(f".{out.stem}.rot{out.suffix}")
+        _ff.run(
+            [_ff.FFMPEG, "-nostdin", "-hide_banner", "-v", "error", "-y", "-i", str(tmp),
+             "-c", "copy", "-metadata:s:v:0", f"rotate={rotate}", "-movflags", "+faststart",
+             str(tagged)],
+            f"tag rotation of {out.name}",
+        )  # fmt: skip
+        os.replace(tagged, tmp)
     os.replace(tmp, out)
     return out
 
