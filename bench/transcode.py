@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ.get("VODLAKE_ENV", "local")
     default = load_config(env)
     overrides: dict[str, Any] = {
-        "paths": {"home": str(work / "home")},
+        # its own origin in the work folder: the benchmark times transcoding, never writes to
+        # a configured (production) origin bucket, and needs no object store running
+        "paths": {"home": str(work / "home"), "origin": str(work / "origin")},
         # data goes to the temp home; the jar cache stays where `vodlake setup` filled it
         "services": {
             "cache_dir": default.services.cache_dir,
