@@ -272,9 +272,11 @@ def encode_chunk(
     head = [cmd[0], "-nostdin", "-hide_banner", "-v", "error"]
     if settings.threads > 0:  # 0 lets ffmpeg and the encoders pick (not reproducible)
         head += ["-filter_complex_threads", str(settings.threads)]
-    if chunk.start_s == 0 or seek_margin_s(info) == 0:
-        # Decoding starts on a keyframe here, so any packet that fails to decode is damage:
-        # fail (exit code 69 after the run) rather than publish frames the encoder invented.
+    if seek_margin_s(info) == 0:
+        # An indexed container: decoding starts on a keyframe, so any packet that fails to
+        # decode is damage: fail (exit code 69 after the run) rather than publish frames the
+        # decoder concealed. (A stream without an index, such as MPEG-TS cut from a broadcast,
+        # may begin mid-GOP, and a seek in it lands anywhere: ffmpeg's default rate applies.)
         head += ["-max_error_rate", "0"]
     cmd = [*head, *cmd[1:]]
     what = f"encode chunk {chunk.idx} ({chunk.start_s:.3f}+{chunk.duration_s:.3f} s)"
