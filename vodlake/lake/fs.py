@@ -39,25 +39,47 @@ def delete(spark: SparkSession, uri: str) -> None:
         fs.delete(path, True)
 
 
+def _rename(spark: SparkSession, src_uri: str, dst_uri: str) -> None:
+    fs, src = _fs_path(spark, src_uri)
+    _, dst = _fs_path(spark, dst_uri)
+    fs.mkdirs(dst.getParent())
+    if not fs.rename(src, dst):
+        raise OSError(f"could not move {src_uri} to {dst_uri}")
+
+
 def replace_folder(spark: SparkSession, uri: str, files: dict[str, bytes]) -> list[str]:
     """Make the folder ``uri`` hold exactly ``files`` (name -> content); returns their URIs.
 
-    Written to a sibling folder first, then swapped in, so stale files from an earlier run
-    disappear and a failed run leaves the previous folder untouched.
+    The new folder is written complete as a sibling first; only then is the previous folder
+    moved aside, the new one moved in, and the previous one deleted. A failure while writing
+    leaves the previous folder as it was (the sibling is removed); a failed swap moves the
+    previous folder back. Between the two renames a reader finds no folder for an instant.
     """
     base = uri.rstrip("/")
-    staging = f"{base}.tmp-{uuid.uuid4().hex[:8]}"
-    for name, data in files.items():
-        write_bytes(spark, f"{staging}/{name}", data)
-    if not files:
-        fs, path = _fs_path(spark, staging)
-        fs.mkdirs(path)
-    delete(spark, base)
-    fs, src = _fs_path(spark, staging)
-    _, dst = _fs_path(spark, base)
-    fs.mkdirs(dst.getParent())
-    if not fs.rename(src, dst):
-        raise OSError(f"could not move {staging} to {base}")
+    token = uuid.uuid4().hex[:8]
+    staging, previous = f"{base}.tmp-{token}", f"{base}.old-{token}"
+    try:
+        for name, data in files.items():
+            write_bytes(spark, f"{staging}/{name}", data)
+        if not files:
+            fs, path = _fs_path(spark, staging)
+            fs.mkdirs(path)
+    except BaseException:
+        delete(spark, staging)
+        raise
+    fs, base_path = _fs_path(spark, base)
+    had_previous = bool(fs.exists(base_path))
+    if had_previous:
+        _rename(spark, base, previous)
+    try:
+        _rename(spark, staging, base)
+    except BaseException:
+        if had_previous:
+            _rename(spark, previous, base)
+        delete(spark, staging)
+        raise
+    if had_previous:
+        delete(spark, previous)
     return [f"{base}/{name}" for name in sorted(files)]
 
 
