@@ -25,7 +25,9 @@ def analytics_lake(
     from vodlake.placement import nightly
     from vodlake.telemetry import history
 
-    cfg = load_config("test", overrides={"paths": {"home": str(home)}})
+    # a local origin: the tests read the prefill manifests as files
+    origin = str(home / "origin")
+    cfg = load_config("test", overrides={"paths": {"home": str(home), "origin": origin}})
     catalog = history.short_catalog(titles, seed, max_duration_s=max_duration_s)
     made = history.generate_history(
         spark,
