@@ -12,7 +12,7 @@ from vodlake.runtime import config_from, job_parser, spark_from
 
 def main(argv: list[str] | None = None) -> int:
     parser = job_parser(
-        "Replay a test day per edge: prefill placement against LRU, LFU, FIFO and Belady.",
+        "Replay a test day per edge: the prefill against its bound and warm LRU / Belady.",
         "vodlake job evaluate_placement",
     )
     add_date_argument(parser, "the test day (trained on the days before it)")
@@ -26,7 +26,6 @@ def main(argv: list[str] | None = None) -> int:
         args.date,
         train_days=args.train_days,
         fractions=args.fractions,
-        catalog_bytes=args.catalog_bytes,
     )
     return 0
 

@@ -2,9 +2,10 @@
 # MAGIC %md
 # MAGIC # Placement explorer
 # MAGIC What the nightly placement decided for one date (`placement`: add / keep / drop per
-# MAGIC edge, with score and reason) and how the forecast did when replayed against classic
-# MAGIC caches (`placement_eval`: byte hit ratio per policy and capacity). Leave `date` empty for
-# MAGIC the latest.
+# MAGIC edge, with score and reason) and how the prefill did on the test day against its bound
+# MAGIC (the clairvoyant static fill) and LRU / Belady warmed on the day before (`placement_eval`:
+# MAGIC byte hit ratio per policy and capacity, capacities as shares of each edge's working set
+# MAGIC and its configured size). Leave `date` empty for the latest.
 
 # COMMAND ----------
 
@@ -18,7 +19,8 @@ import matplotlib.pyplot as plt
 from pyspark.sql import functions as F
 
 from vodlake.config import load_config
-from vodlake.placement.evaluation import chart_figure, evaluation_from_table
+from vodlake.placement.chart import figure as chart_figure
+from vodlake.placement.evaluation import evaluation_from_table
 from vodlake.lake.tables import Tables
 from vodlake.transforms.placement import summarize_plan
 
@@ -60,7 +62,8 @@ display(
 
 # COMMAND ----------
 
-# MAGIC %md Byte hit ratio against edge capacity per policy, on the latest evaluated day.
+# MAGIC %md Byte hit ratio against edge capacity per policy, on the latest evaluated day; then
+# MAGIC per edge and capacity the prefill as a fraction of its bound and points over warm LRU.
 
 # COMMAND ----------
 
@@ -71,6 +74,8 @@ evaluation = evaluation_from_table(rows)
 display(chart_figure(evaluation))
 display(
     rows[rows["edge_id"] == "ALL"].pivot(
-        index="policy", columns="capacity_fraction", values="byte_hit_ratio"
+        index="policy", columns="capacity_label", values="byte_hit_ratio"
     )
 )
+verdicts = evaluation.verdicts()
+display(verdicts)

@@ -41,12 +41,5 @@ def analytics_lake(
     log: list[str] = []
     before = made.last - timedelta(days=1)
     nightly.run(spark, cfg, before, steps=("popularity", "placement"), log=log.append)
-    results = nightly.run(
-        spark,
-        cfg,
-        made.last,
-        train_days=days - 1,
-        catalog_bytes=made.catalog_bytes,
-        log=log.append,
-    )
+    results = nightly.run(spark, cfg, made.last, train_days=days - 1, log=log.append)
     return {"cfg": cfg, "history": made, "before": before, "log": log, **results}

@@ -61,7 +61,7 @@ def chunk_weight(chunk_idx: Column, early_chunks: int, early_chunk_weight: float
 
 
 def plan_placement(
-    candidates: DataFrame,
+    wanted: DataFrame,
     edges: DataFrame,
     previous: DataFrame | None = None,
     *,
@@ -72,13 +72,15 @@ def plan_placement(
 ) -> DataFrame:
     """Decide add / keep / drop per edge. Columns: ``*keys`` then PLAN_COLUMNS.
 
-    * ``candidates``: edge_id, video_id, rendition, chunk_idx, file_bytes, forecast (reads/day)
+    * ``wanted``: what `candidates` returns: edge_id, video_id, rendition, chunk_idx,
+      file_bytes, forecast (reads/day)
     * ``edges``: ``*keys``, capacity_bytes, fill_budget_bytes. ``keys`` starts with edge_id; extra
       keys (e.g. a capacity to evaluate) plan the same edge several times, independently.
     * ``previous``: ``*keys``, video_id, rendition, chunk_idx, bytes: what the edge holds now.
 
     Rows come out only for files that are added, kept or dropped; ``score`` is the weighted
-    forecast popularity (rank density) and ``reason`` says why in words.
+    forecast popularity (rank density) and ``reason`` says why in words. The stages below are
+    chained with `DataFrame.transform`, each testable on its own.
     """
     keys = list(keys)
     if not keys or keys[0] != "edge_id":
@@ -88,8 +90,20 @@ def plan_placement(
             "early_chunk_weight must be >= 1, early_chunks and min_swap_gain >= 0 "
             f"(got {early_chunk_weight}, {early_chunks}, {min_swap_gain})"
         )
-    obj = list(OBJECT_KEYS)
-    wanted = candidates.join(F.broadcast(edges.select(*keys)), "edge_id").select(
+    return (
+        wanted.transform(with_holdings, edges, previous, keys)
+        .transform(scored, early_chunks, early_chunk_weight, min_swap_gain)
+        .transform(decided, keys)
+        .transform(explained, keys, early_chunks, early_chunk_weight, min_swap_gain)
+    )
+
+
+def with_holdings(
+    wanted: DataFrame, edges: DataFrame, previous: DataFrame | None, keys: Sequence[str]
+) -> DataFrame:
+    """Stage 1: every candidate and every held file per edge, with its limits and incumbency."""
+    keys, obj = list(keys), list(OBJECT_KEYS)
+    wanted = wanted.join(F.broadcast(edges.select(*keys)), "edge_id").select(
         *keys, *obj, "file_bytes", "forecast"
     )
     if previous is None:
@@ -99,18 +113,25 @@ def plan_placement(
     else:
         held = previous.select(*keys, *obj, F.col("bytes").cast("long").alias("held_bytes"))
         joined = wanted.join(held.withColumn("incumbent", F.lit(True)), [*keys, *obj], "full_outer")
-    both = (
-        joined.join(F.broadcast(edges.select(*keys, "capacity_bytes", "fill_budget_bytes")), keys)
-        .select(
-            *keys,
-            *obj,
-            F.coalesce("file_bytes", "held_bytes").alias("bytes"),
-            F.coalesce("forecast", F.lit(0.0)).alias("forecast"),
-            F.coalesce("incumbent", F.lit(False)).alias("incumbent"),
-            "capacity_bytes",
-            "fill_budget_bytes",
-        )
-        .withColumn(
+    return joined.join(
+        F.broadcast(edges.select(*keys, "capacity_bytes", "fill_budget_bytes")), keys
+    ).select(
+        *keys,
+        *obj,
+        F.coalesce("file_bytes", "held_bytes").alias("bytes"),
+        F.coalesce("forecast", F.lit(0.0)).alias("forecast"),
+        F.coalesce("incumbent", F.lit(False)).alias("incumbent"),
+        "capacity_bytes",
+        "fill_budget_bytes",
+    )
+
+
+def scored(
+    files: DataFrame, early_chunks: int, early_chunk_weight: float, min_swap_gain: float
+) -> DataFrame:
+    """Stage 2: object id, score (forecast x early weight) and the rank score with the margin."""
+    return (
+        files.withColumn(
             "object_id", object_id(F.col("video_id"), F.col("rendition"), F.col("chunk_idx"))
         )
         .withColumn(
@@ -128,6 +149,11 @@ def plan_placement(
             ),
         )
     )
+
+
+def decided(files: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Stage 3: fill budget, then capacity, as running sums in rank order; keeps what matters."""
+    keys = list(keys)
     # One ordering per edge serves every step: files without demand rank last (score 0), so
     # they never change the running sums of the files above them.
     running = (
@@ -137,8 +163,8 @@ def plan_placement(
     )
     wanted_file = F.col("score") > 0
     new_bytes = F.when(wanted_file & ~F.col("incumbent"), F.col("bytes")).otherwise(F.lit(0))
-    decided = (
-        both.withColumn("fill_used", F.sum(new_bytes).over(running))
+    return (
+        files.withColumn("fill_used", F.sum(new_bytes).over(running))
         .withColumn(
             "fill_ok",
             wanted_file & (F.col("incumbent") | (F.col("fill_used") <= F.col("fill_budget_bytes"))),
@@ -159,6 +185,15 @@ def plan_placement(
         .where(F.col("selected") | F.col("incumbent"))
     )
 
+
+def explained(
+    files: DataFrame,
+    keys: Sequence[str],
+    early_chunks: int,
+    early_chunk_weight: float,
+    min_swap_gain: float,
+) -> DataFrame:
+    """Stage 4: the action and a reason in words, in the PLAN_COLUMNS layout."""
     gain = f"{min_swap_gain:.0%}"
     early = F.when(
         F.col("chunk_idx") < F.lit(early_chunks), F.lit(f", early chunk x{early_chunk_weight:g}")
@@ -201,10 +236,10 @@ def plan_placement(
             )
         )
     )
-    return decided.select(
+    return files.select(
         *keys,
         "object_id",
-        *obj,
+        *OBJECT_KEYS,
         F.col("bytes").cast("long").alias("bytes"),
         "forecast",
         "score",
@@ -235,6 +270,10 @@ __all__ = [
     "PLAN_COLUMNS",
     "candidates",
     "chunk_weight",
+    "decided",
+    "explained",
     "plan_placement",
+    "scored",
     "summarize_plan",
+    "with_holdings",
 ]

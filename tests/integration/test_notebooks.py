@@ -73,4 +73,10 @@ def test_notebook_runs(path: Path, spark, notebook_params) -> None:
         assert scope["curve"]["requests"].iloc[0] >= scope["curve"]["requests"].iloc[-1]
     if path.stem == "placement_explorer":
         assert set(scope["gb"].index) == {e.id for e in scope["cfg"].topology.edges}
-        assert set(scope["evaluation"].rows["policy"]) >= {"prefill", "lru", "belady"}
+        assert set(scope["evaluation"].rows["policy"]) >= {
+            "prefill",
+            "clairvoyant-static",
+            "lru-warm",
+            "belady-warm",
+        }
+        assert (scope["verdicts"]["prefill_fraction_of_bound"] <= 1 + 1e-9).all()

@@ -8,7 +8,8 @@ what an edge fill needs after day D closes, in one Spark session:
 2. popularity: gold_popularity of D;
 3. placement: placement of D and one prefill manifest per edge for the fill after D;
 4. evaluate: how the forecast made from the days before D would have served D's requests,
-   against LRU, LFU, FIFO and Belady (skipped with a message when there is no earlier history).
+   against its bound (the clairvoyant static fill) and LRU / Belady warmed on the day before
+   (skipped with a message when there is no earlier history).
 
 Every step replaces only date D's output, so rerunning the chain (or one step, with --steps)
 is safe. conf/schedule/ holds the cron line and a Databricks-Jobs-style definition of it.
@@ -31,6 +32,7 @@ from vodlake.errors import VodlakeError
 from vodlake.placement import evaluation as evaluate_placement
 from vodlake.placement import forecast as popularity
 from vodlake.placement import manifests as placement
+from vodlake.placement import replay
 from vodlake.placement.forecast import add_date_argument, read_silver
 from vodlake.runtime import config_from, spark_from
 
@@ -86,8 +88,7 @@ def run(
     *,
     steps: Sequence[str] = STEPS,
     train_days: int | None = None,
-    fractions: Sequence[float] = evaluate_placement.DEFAULT_FRACTIONS,
-    catalog_bytes: int | None = None,
+    fractions: Sequence[float] = replay.WORKING_SET_FRACTIONS,
     log: Log = print,
 ) -> dict[str, Any]:
     """Run the chosen steps for ``day`` in chain order; returns each step's summary."""
@@ -116,7 +117,6 @@ def run(
                 day,
                 train_days=train,
                 fractions=fractions,
-                catalog_bytes=catalog_bytes,
                 log=log,
             )
         log(f"nightly {day}: {step} done in {time.monotonic() - started:.1f}s")
@@ -146,6 +146,5 @@ def run_args(args: argparse.Namespace) -> int:
         steps=args.steps,
         train_days=args.train_days,
         fractions=args.fractions,
-        catalog_bytes=args.catalog_bytes,
     )
     return 0

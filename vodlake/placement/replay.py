@@ -239,7 +239,8 @@ def replay_edge(
         for policy, sim in ((LRU_WARM, "lru"), (BELADY_WARM, "belady-bypass")):
             hit = cachesim.replay(full, sim, cap.bytes)[counted]
             rows.append(_named(base, policy, counts(hit), None, "warmed on the day before"))
-    return pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(ROW_COLUMNS))
+    return out.astype({"manifest_objects": "Int64", "manifest_bytes": "Int64"})
 
 
 def _named(
@@ -261,10 +262,10 @@ def totals(per_edge: pd.DataFrame, edge_id: str = "ALL") -> pd.DataFrame:
             ["capacity_bytes", "working_set_bytes", "requests", "hits", "bytes", "hit_bytes"]
         ]
         .sum()
-        .assign(
-            edge_id=edge_id, note="sum over edges", manifest_objects=np.nan, manifest_bytes=np.nan
-        )
+        .assign(edge_id=edge_id, note="sum over edges")
     )
+    for column in ("manifest_objects", "manifest_bytes"):
+        sums[column] = pd.Series(pd.NA, index=sums.index, dtype="Int64")
     sums["capacity_fraction"] = sums["capacity_bytes"] / sums["working_set_bytes"]
     sums["hit_ratio"] = sums["hits"] / sums["requests"]
     sums["byte_hit_ratio"] = sums["hit_bytes"] / sums["bytes"]

@@ -32,13 +32,13 @@ fill ({{ "%.3f"|format(headline.clairvoyant_static) }}) and
 <h2>Byte hit ratio, all edges</h2>
 <table><tr><th>policy</th>{% for c in capacities %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for p in policies %}<tr><th>{{ p.label }}</th>
-{% for v in p.values %}<td>{{ v }}</td>{% endfor %}</tr>
+{% for v in p.cells %}<td>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 <h2>Per edge at its configured capacity</h2>
 <table><tr><th>edge</th><th>capacity</th><th>working set</th>
 {% for h in edge_head %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for e in edges %}<tr><th>{{ e.edge }}</th><td>{{ e.capacity }}</td><td>{{ e.working_set }}</td>
-{% for v in e.values %}<td>{{ v }}</td>{% endfor %}</tr>
+{% for v in e.cells %}<td>{{ v }}</td>{% endfor %}</tr>
 {% endfor %}</table>
 </body></html>
 """
@@ -59,7 +59,7 @@ def html(ev: Any, chart_name: str) -> str:
         part = total[total["policy"] == policy].set_index("capacity_label")["byte_hit_ratio"]
         if not part.empty:
             values = [_fmt(part.get(c)) for c in capacities]
-            policies.append({"label": replay.LABELS[policy], "values": values})
+            policies.append({"label": replay.LABELS[policy], "cells": values})
     verdicts = replay.verdicts(rows)
     shown = [p for p in replay.POLICIES if p in verdicts.columns]
     extra = [c for c in ("prefill_fraction_of_bound", "points_over_lru_warm") if c in verdicts]
@@ -75,7 +75,7 @@ def html(ev: Any, chart_name: str) -> str:
                 "edge": rec["edge_id"],
                 "capacity": f"{int(size['capacity_bytes']):,} B",
                 "working_set": f"{int(size['working_set_bytes']):,} B",
-                "values": values,
+                "cells": values,
             }
         )
     headline = None
