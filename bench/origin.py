@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = "meets" if ratio >= GOAL_RATIO else "misses"
             print(
                 f"{op:<5}  vodlake {v:7.1f} MB/s  boto3 {b:7.1f} MB/s  "
-                f"ratio {ratio:.2f} ({verdict} the goal >= {GOAL_RATIO})"
+                f"ratio {ratio:.3f} ({verdict} the goal >= {GOAL_RATIO})"
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

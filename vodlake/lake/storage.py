@@ -403,6 +403,9 @@ class Storage:
         src = Path(local_path)
 
         def write(out: Any) -> None:
+            if src.stat().st_size <= 16 << 20:  # a segment: one write, so one PUT body
+                out.write(src.read_bytes())
+                return
             with src.open("rb") as fh:
                 shutil.copyfileobj(fh, out, 1 << 20)
 
