@@ -115,13 +115,16 @@ def throughput_rule(variants: list[Variant], estimate_bps: float | None, safety:
 
 
 def bola_rule(variants: list[Variant], buffer_s: float, buffer_target_s: float) -> int:
-    """BOLA as dash.js parameterises it: utilities ln(bitrate) shifted to start at 1."""
+    """BOLA as dash.js parameterises it: utilities ln(bitrate) shifted to start at 1.
+
+    dash.js's minimum buffer is 10 s; a smaller target buffer scales it down (a third of it)."""
     rates = [max(1, v.bandwidth) for v in variants]
     utils = [math.log(r) - math.log(rates[0]) + 1 for r in rates]
-    if len(rates) == 1 or buffer_target_s <= _BOLA_MIN_BUFFER_S:
+    min_buffer = min(_BOLA_MIN_BUFFER_S, buffer_target_s / 3)
+    if len(rates) == 1 or buffer_target_s <= min_buffer:
         return 0
-    gp = (utils[-1] - 1) / (buffer_target_s / _BOLA_MIN_BUFFER_S - 1)
-    vp = _BOLA_MIN_BUFFER_S / gp
+    gp = (utils[-1] - 1) / (buffer_target_s / min_buffer - 1)
+    vp = min_buffer / gp
     scores = [(vp * (u + gp) - buffer_s) / r for u, r in zip(utils, rates, strict=True)]
     return max(range(len(rates)), key=lambda i: scores[i])
 
@@ -382,7 +385,7 @@ class Player:
             n = len(variants[0].segments)
             full_s = sum(d for _, d in variants[0].segments)
             target_s = watch_seconds(self.rng, full_s, SIM)
-            buffer_target = max(pc.max_buffer_s, _BOLA_MIN_BUFFER_S + 1)
+            buffer_target = pc.max_buffer_s
             placeholder: float | None = None  # BOLA's placeholder buffer while BOLA decides
             for k in range(n):
                 self.advance()
