@@ -15,13 +15,18 @@ Run: ``python bench/ingest.py [--events N] [--batch B] [--latency-rate R --laten
      micro-batches of at most B records (kafka.max_offsets_per_trigger) into bronze, silver and
      quarantine. Its rate is N / wall seconds from query start to the last commit; the
      sustained rate is N / the summed micro-batch durations (no query start-up).
-   The ratios are pipeline / consumer. The pipeline does far more per event (three Delta
-   commits per batch, JSON parsing and classification, the GX suite, the dedupe against silver).
+   The goal (issue 17) is judged against the second floor, measured in the same run:
+   pipeline / (Kafka source + from_json) >= 0.5. The consumer ratios are printed too. The
+   pipeline does far more per event (two or three Delta commits per batch, JSON parsing and
+   classification, the quality suite, the dedupe against silver).
 2. Latency. The query runs with a processing-time trigger of 1 s while events are produced at
    a steady rate; an event's latency is the commit time of the silver Delta version that holds
    it (from the _delta_log) minus its Kafka timestamp (set by the producer at send).
 
-Everything runs under a temporary paths.home on its own topics, removed at the end.
+Everything runs under a temporary paths.home on its own topics, removed at the end. The last
+line is machine-readable: ``ratio_to_floor=<r> p50_s=<a> p99_s=<b> events_per_s=<n>``. The load
+average is printed at the start and the end: on a shared machine every rate is lower, and only
+ratios measured in one run compare.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -40,8 +46,8 @@ from vodlake.config import Config, load_config
 from vodlake.lake import kafka_io
 from vodlake.telemetry import generator as ps
 
-GOAL_EVENTS_PER_S = 100_000
-GOAL_RATIO = 0.5
+GOAL_RATIO_TO_FLOOR = 0.5
+FLOOR = "Kafka source + from_json"
 
 
 def make_events(n: int, seed: int, topology: Any) -> list[dict[str, Any]]:
@@ -188,6 +194,10 @@ def _batch_seconds(query: Any) -> tuple[int, float]:
     return len(busy), sum(p["durationMs"]["triggerExecution"] for p in busy) / len(busy) / 1000
 
 
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
@@ -227,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         "spark": {"driver_memory": args.driver_memory},
     }
     cfg = load_config(args.env, overrides=base)
-    print(f"cores: {__import__('os').cpu_count()}, spark master {cfg.spark.master}, lake {home}")
+    print(f"cores: {os.cpu_count()}, spark master {cfg.spark.master}, lake {home}")
+    print(f"load average at start: {_load()}")
     try:
         t = time.perf_counter()
         events = make_events(args.events, args.seed, cfg.topology)
@@ -321,17 +332,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  Kafka -> bronze + silver        {pipeline_rate:>10,.0f} events/s (wall)")
         print(f"  ... sustained (batch time only) {sustained_rate:>10,.0f} events/s")
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in times.seconds.items())
-        print(f"  time per step over {times.batches} batches: {steps}")
+        # bronze runs in its own thread beside the others: the steps overlap
+        print(f"  time per step over {times.batches} batches (overlapping): {steps}")
         print(f"  ratio vs defaults               {pipeline_rate / consumer_rate:>10.2f}")
         print(f"  ratio vs no CRC                 {pipeline_rate / fast_rate:>10.2f}")
-        # judged against the faster baseline: kafka-python verifies CRCs in pure Python, which
-        # makes its default configuration an easy bar
-        rate_ok = "met" if pipeline_rate >= GOAL_EVENTS_PER_S else "NOT met"
-        ratio_ok = "met" if pipeline_rate / fast_rate >= GOAL_RATIO else "NOT met"
-        print(
-            f"  goal >= {GOAL_EVENTS_PER_S:,}/s: {rate_ok}; "
-            f"goal >= {GOAL_RATIO} x the faster consumer: {ratio_ok}"
-        )
+        ratio = pipeline_rate / floors[FLOOR]
+        ratio_ok = "met" if ratio >= GOAL_RATIO_TO_FLOOR else "NOT met"
+        goal = f"goal >= {GOAL_RATIO_TO_FLOOR} {ratio_ok}"
+        print(f"  ratio vs floor ({FLOOR})  {ratio:>6.2f}: {goal}")
         print(f"latency at a 1 s trigger, {len(latencies):,} events at {args.latency_rate:,.0f}/s")
         if len(latencies) != n_latency:
             print(f"  warning: {len(latencies):,} of {n_latency:,} events reached silver")
@@ -339,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  p50 {percentile(latencies, 50) / 1000:.2f} s")
             print(f"  p99 {percentile(latencies, 99) / 1000:.2f} s")
         print(f"  {lat_batches[0]} micro-batches with data, {lat_batches[1]:.2f} s each")
+        print(f"load average at the end: {_load()}")
+        p50 = percentile(latencies, 50) / 1000 if latencies else float("nan")
+        p99 = percentile(latencies, 99) / 1000 if latencies else float("nan")
+        print(
+            f"ratio_to_floor={ratio:.3f} p50_s={p50:.2f} p99_s={p99:.2f} "
+            f"events_per_s={pipeline_rate:.0f}"
+        )
         return 0
     finally:
         if not args.keep:

@@ -25,6 +25,8 @@ rules of the quality suite (vodlake.quality) reject them where the field is an e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StringType, StructField, StructType
@@ -100,11 +102,19 @@ def _blank(c: Column) -> Column:
     return c.isNull() | (F.trim(c) == "")
 
 
-def parse_playback(bronze: DataFrame, max_payload_bytes: int, future_skew_s: int) -> DataFrame:
+def parse_playback(
+    bronze: DataFrame,
+    max_payload_bytes: int,
+    future_skew_s: int,
+    rules: Callable[[Callable[[str], Column]], Column] | None = None,
+) -> DataFrame:
     """Bronze rows -> typed event columns, event_date, Kafka position, raw_value and `reason`.
 
     `reason` is null for a valid event and names the first failed check otherwise (see the
     module docstring). Every input row comes out exactly once: nothing is dropped here.
+    `rules`, if given, is asked for one more reason column after the checks above, given a
+    resolver of column names to the typed values (the quality suite compiled to predicates, so
+    its verdict costs no extra pass over the batch).
     """
     text = F.col("value").cast("string")
     oversized = F.coalesce(F.octet_length("value") > F.lit(max_payload_bytes), F.lit(False))
@@ -164,9 +174,10 @@ def parse_playback(bronze: DataFrame, max_payload_bytes: int, future_skew_s: int
         ),
         F.when(event_time > latest_allowed, F.lit(REASON_FUTURE)),
     ]
-    columns = [
-        (event_time if name == "event_time" else typed_f[name]).alias(name) for name in EVENT_FIELDS
-    ]
+    values = {**typed_f, "event_time": event_time}
+    if rules is not None:
+        checks.append(rules(lambda name: values[name] if name in values else F.col(name)))
+    columns = [values[name].alias(name) for name in EVENT_FIELDS]
     classified = parsed.select(
         *columns,
         utc_date(event_time).alias("event_date"),

@@ -6,10 +6,17 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pyspark.sql import functions as F
 
 from vodlake.schemas import BRONZE_PLAYBACK
 from vodlake.telemetry import generator as ps
-from vodlake.telemetry.quality import PlaybackQuality, build_rules
+from vodlake.telemetry.quality import (
+    PlaybackQuality,
+    RowRules,
+    build_rules,
+    with_lead,
+    witness_key,
+)
 from vodlake.transforms import playback as tp
 
 UTC = timezone.utc
@@ -97,3 +104,71 @@ def test_a_clean_batch_passes_whole(spark, quality, valid_rows) -> None:
     assert outcome.failures == {}
     assert outcome.failed.count() == 0
     assert outcome.passed.count() == len(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# The suite compiled to Spark predicates (RowRules): the ingest's one-pass verdict
+
+
+@pytest.fixture(scope="module")
+def broken(spark, valid_rows):
+    """The 40 valid rows with one break (BREAKS) in each of the first chunk rows, and the
+    reason each broken row must get."""
+    rows, schema = valid_rows
+    chunk_at = [i for i, r in enumerate(rows) if r["event_type"] == "chunk"]
+    changed = [dict(r) for r in rows]
+    expected: dict[int, str] = {}
+    for (_, change, rule), i in zip(BREAKS, chunk_at, strict=False):
+        changed[i].update(change)
+        expected[changed[i]["kafka_offset"]] = f"gx:{rule}"
+    return _frame(spark, changed, schema), expected
+
+
+def _witness_stats(rules: RowRules, frame):
+    witnesses = rules.witness_aggregates(with_lead(F.col), F.lit(True), witness_key())
+    return frame.agg(*witnesses).first()
+
+
+def test_the_whole_suite_compiles_in_suite_order(quality) -> None:
+    assert quality.row_rules is not None
+    assert [r.rule for r in quality.row_rules.rules] == quality.rule_order
+
+
+def test_compiled_rules_give_gxs_row_verdicts(quality, broken) -> None:
+    frame, expected = broken
+    reasons = frame.select("kafka_offset", quality.row_rules.reason(with_lead(F.col)).alias("r"))
+    compiled = {r.kafka_offset: r.r for r in reasons.where("r IS NOT NULL").collect()}
+    by_gx = {r.kafka_offset: r.reason for r in quality.validate(frame).failed.collect()}
+    assert compiled == by_gx == expected
+
+
+def test_gx_passes_the_witnesses_of_a_clean_batch(spark, quality, valid_rows) -> None:
+    clean = _frame(spark, *valid_rows)
+    stats = _witness_stats(quality.row_rules, clean)
+    assert len(RowRules.witness_keys(stats)) > 1
+    outcome = quality.confirm(clean, stats)
+    assert outcome.success
+    assert outcome.failed.count() == 0
+
+
+def test_gx_catches_what_a_wrong_predicate_lets_through(quality, broken) -> None:
+    """Compiled predicates that miss a rule: GX finds it among the witnesses, then checks every
+    row, and the rows it rejects are the ones the suite rejects."""
+    frame, expected = broken
+    full = quality.row_rules
+    blind = RowRules(tuple(r for r in full.rules if r.rule != "device_allowed"))
+    slipped = frame.where(blind.reason(with_lead(F.col)).isNull())  # what `blind` passes
+    assert slipped.where("device = 'toaster'").count() == 1
+    outcome = quality.confirm(slipped, _witness_stats(full, slipped))
+    assert not outcome.success
+    failed = {r.kafka_offset: r.reason for r in outcome.failed.collect()}
+    assert failed == {k: v for k, v in expected.items() if v == "gx:device_allowed"}
+    assert outcome.passed.where("device = 'toaster'").count() == 0
+
+
+def test_an_expectation_it_cannot_compile_leaves_every_row_to_gx(quality) -> None:
+    import great_expectations as gx
+
+    odd = gx.expectations.ExpectColumnValuesToBeBetween(column="bytes", min_value=0, mostly=0.9)
+    odd.meta = {"rule": "mostly_small"}
+    assert RowRules.compile([*quality.suite.expectations, odd]) is None

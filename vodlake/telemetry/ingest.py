@@ -1,7 +1,7 @@
 """Playback telemetry: Kafka `playback` -> bronze_playback + silver_playback + quarantine_playback.
 
 One query (`start_ingest`, readStream -> foreachBatch -> Delta). Each micro-batch of Kafka
-records is cached once and written three ways:
+records is written three ways:
 
 - bronze_playback, append only: the raw value bytes, key, topic, partition, offset, Kafka
   timestamp, ingestion time and batch id;
@@ -10,6 +10,15 @@ records is cached once and written three ways:
   (vodlake.transforms.playback), validated by the Great Expectations suite (vodlake.quality)
   and deduplicated by event_id.
 Bad data never stops the query: it is data with a reason, not an exception.
+
+How a batch is spent (see write_ingest_batch): the bronze append runs in a second thread, from
+the Kafka records, while the main thread parses the same records once into a cached frame. The
+parse projection also evaluates the quality suite (compiled from GX, see vodlake.quality) and
+the job that fills the cache computes the batch's counts, its time window and the GX witness
+rows. Then GX judges the witnesses (in the second thread) while the dedupe looks for copies;
+then, once bronze is committed, quarantine and silver are appended. So a batch costs one
+Kafka read per thread, one parse, and the Delta commits overlap the work of the other thread;
+bronze is still committed before quarantine and silver.
 
 Why one query and not bronze -> silver as two: the second query would read back from disk
 every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
@@ -62,7 +71,7 @@ state to lose, so the guarantee survives restarts, a new checkpoint, or a crash 
 writes. The cost is reading the ids of the part of silver in the batch's time window.
 
 Test hook (crash recovery tests only): with VODLAKE_PLAYBACK_CRASH_AT=bronze:N the query
-sleeps after writing batch N (>= N) to bronze and before anything else; with silver:N it
+sleeps after writing batch N (>= N) to bronze and before any other write; with silver:N it
 sleeps after the quarantine append and before the silver append. If
 VODLAKE_PLAYBACK_CRASH_MARK names a file, it is written when the hook is reached, so a test
 knows when to SIGKILL the driver.
@@ -73,11 +82,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
@@ -87,7 +99,7 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake.streams import kafka_source, start_foreach_batch, write_delta_idempotent
 from vodlake.lake.tables import Tables
-from vodlake.telemetry.quality import PlaybackQuality
+from vodlake.telemetry.quality import PlaybackQuality, with_lead, witness_key
 from vodlake.transforms.playback import (
     bronze_from_kafka,
     dedupe_events,
@@ -148,6 +160,7 @@ class StepTimes:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.batches = 0
+        self._lock = threading.Lock()  # steps of one batch run in two threads
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -155,7 +168,13 @@ class StepTimes:
         try:
             yield
         finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+            with self._lock:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def timed(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """fn(*args, **kwargs) as step `name` (for work handed to another thread)."""
+        with self.step(name):
+            return fn(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -225,27 +244,49 @@ def insert_new_events(
     if window is None:
         return  # an empty batch
     times = times or StepTimes()
+    with times.step("dedupe"):
+        found = find_copies(spark, path, events, window)
+    new = without_copies(events, found, interval)
+    with times.step("silver"):
+        write_delta_idempotent(new, path, app_id, batch_id)
+
+
+@dataclass(frozen=True)
+class Copies:
+    """What the dedupe must decide on: silver's ids in the window, and the candidate ids."""
+
+    stored: DataFrame
+    ids: tuple[str, ...]
+    every_row: bool  # more than CANDIDATE_LIMIT candidates: every row goes through the rules
+
+
+def find_copies(spark: SparkSession, path: str, events: DataFrame, window: SearchWindow) -> Copies:
+    """The ids seen twice among `events` and silver's `window` (one hash aggregation of ids)."""
     stored = (
         spark.read.format("delta")
         .load(path)
         .where(window.condition())
         .select("event_id", "event_time")
     )
-    with times.step("dedupe"):
-        found = duplicate_candidates(events, stored).limit(CANDIDATE_LIMIT + 1).collect()
+    found = duplicate_candidates(events, stored).limit(CANDIDATE_LIMIT + 1).collect()
     if len(found) > CANDIDATE_LIMIT:
-        new = _not_stored(dedupe_events(events), stored, interval)
-    elif found:
-        ids = F.broadcast(spark.createDataFrame([(r.event_id,) for r in found], "event_id string"))
-        doubtful = events.join(ids, "event_id", "left_semi")
-        near = stored.join(ids, "event_id", "left_semi")
-        new = events.join(ids, "event_id", "left_anti").unionByName(
-            _not_stored(dedupe_events(doubtful), near, interval)
-        )
-    else:
-        new = events
-    with times.step("silver"):
-        write_delta_idempotent(new, path, app_id, batch_id)
+        return Copies(stored, (), every_row=True)
+    return Copies(stored, tuple(r.event_id for r in found), every_row=False)
+
+
+def without_copies(events: DataFrame, found: Copies, interval: str) -> DataFrame:
+    """`events` less the copies `found` says to drop: the rows silver should get."""
+    if found.every_row:
+        return _not_stored(dedupe_events(events), found.stored, interval)
+    if not found.ids:
+        return events
+    spark = events.sparkSession
+    ids = F.broadcast(spark.createDataFrame([(i,) for i in found.ids], "event_id string"))
+    doubtful = events.join(ids, "event_id", "left_semi")
+    near = found.stored.join(ids, "event_id", "left_semi")
+    return events.join(ids, "event_id", "left_anti").unionByName(
+        _not_stored(dedupe_events(doubtful), near, interval)
+    )
 
 
 def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFrame:
@@ -269,60 +310,80 @@ def write_ingest_batch(
 ) -> None:
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
-    The records are cached once (bronze and the parser read them), and the parsed rows once
-    (GX, quarantine and silver read them). One aggregate over the parsed rows says what work
-    there is, so a clean batch skips the quarantine commit and a batch of only bad rows skips
-    GX and the silver write.
+    Two threads: one appends bronze straight from the Kafka records; the other parses the
+    records once into a cached frame (with the quality suite's row verdicts), and one aggregate
+    over it says what work there is (a clean batch skips the quarantine commit, a batch of only
+    bad rows skips GX and silver) and picks GX's witness rows. GX then judges the witnesses in
+    the first thread while the second looks for copies. Quarantine and silver are appended
+    after bronze's commit, so bronze always holds what silver was derived from.
     """
     times = times or StepTimes()
     before = dict(times.seconds)
     interval = dedupe_interval(cfg.playback.dedupe_window)
-    rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED)).persist()
+    rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
+    rules = quality.row_rules
     parsed = parse_playback(
-        rows, cfg.playback.max_payload_bytes, cfg.playback.future_skew_s
+        rows,
+        cfg.playback.max_payload_bytes,
+        cfg.playback.future_skew_s,
+        rules=None if rules is None else (lambda resolve: rules.reason(with_lead(resolve))),
     ).persist()
-    try:
-        with times.step("bronze"):
-            bronze_path = tables.path("bronze_playback")
-            write_delta_idempotent(rows, bronze_path, app_id, batch_id, **BRONZE_WRITE_OPTIONS)
-        _crash_hook("bronze", batch_id)
-        with times.step("parse"):
+    silver_path = tables.path("silver_playback")
+    with ThreadPoolExecutor(2, thread_name_prefix=f"playback-batch-{batch_id}") as pool:
+        bronze = pool.submit(
+            times.timed,
+            "bronze",
+            write_delta_idempotent,
+            rows,
+            tables.path("bronze_playback"),
+            app_id,
+            batch_id,
+            **BRONZE_WRITE_OPTIONS,
+        )
+        try:
             valid = F.col("reason").isNull()
-            stats = parsed.agg(
-                F.count(F.when(valid, 1)).alias("valid"),
-                F.count(F.when(~valid, 1)).alias("rejected"),
-                *window_columns(valid, interval),
-            ).first()
-        rejected = rejected_events(parsed)
-        passed: DataFrame | None = None
-        gx_failed = False
-        if stats["valid"]:
-            with times.step("quality"):
-                outcome = quality.validate(valid_events(parsed).drop("reason"))
-            passed = outcome.passed
-            gx_failed = not outcome.success
-            if gx_failed:
-                rejected = rejected.unionByName(with_raw_value(outcome.failed, rows))
-        if stats["rejected"] or gx_failed:
-            with times.step("quarantine"):
-                quarantine = to_quarantine(rejected)
-                path = tables.path("quarantine_playback")
-                write_delta_idempotent(quarantine, path, app_id, batch_id)
-        _crash_hook("silver", batch_id)
-        if passed is not None:
-            insert_new_events(
-                batch.sparkSession,
-                tables.path("silver_playback"),
-                to_silver(passed),
-                cfg.playback.dedupe_window,
-                app_id=app_id,
-                batch_id=batch_id,
-                window=window_of(stats),
-                times=times,
+            witnesses = (
+                []
+                if rules is None
+                else rules.witness_aggregates(with_lead(F.col), valid, witness_key())
             )
-    finally:
-        parsed.unpersist()
-        rows.unpersist()
+            with times.step("parse"):
+                stats = parsed.agg(
+                    F.count(F.when(valid, 1)).alias("valid"),
+                    F.count(F.when(~valid, 1)).alias("rejected"),
+                    *window_columns(valid, interval),
+                    *witnesses,
+                ).first()
+            rejected = rejected_events(parsed)
+            events = valid_events(parsed).drop("reason")
+            passed: DataFrame | None = None
+            gx_failed = False
+            window = window_of(stats)
+            if stats["valid"] and window is not None:
+                verdict = pool.submit(times.timed, "quality", quality.confirm, events, stats)
+                with times.step("dedupe"):
+                    found = find_copies(batch.sparkSession, silver_path, to_silver(events), window)
+                outcome = verdict.result()
+                passed = outcome.passed
+                gx_failed = not outcome.success
+                if gx_failed:
+                    rejected = rejected.unionByName(with_raw_value(outcome.failed, rows))
+            bronze.result()
+            _crash_hook("bronze", batch_id)
+            if stats["rejected"] or gx_failed:
+                with times.step("quarantine"):
+                    quarantine = to_quarantine(rejected)
+                    path = tables.path("quarantine_playback")
+                    write_delta_idempotent(quarantine, path, app_id, batch_id)
+            _crash_hook("silver", batch_id)
+            if passed is not None:
+                # the copies found among the rule-passing rows are a superset of those among
+                # the rows GX passed, so they serve for both
+                new = without_copies(to_silver(passed), found, interval)
+                with times.step("silver"):
+                    write_delta_idempotent(new, silver_path, app_id, batch_id)
+        finally:
+            parsed.unpersist()
     times.batches += 1
     spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
     log.debug("batch %d: %s", batch_id, ", ".join(f"{k} {v:.2f}s" for k, v in spent.items() if v))

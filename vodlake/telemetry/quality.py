@@ -14,6 +14,17 @@ micro-batch of parsed events is validated by GX 1.24 as one Spark batch (ephemer
 
 So GX decides which rows fail; vodlake only joins its answer back. Rows GX does not list pass.
 
+The streaming ingest uses a cheaper path with the same outcome (`RowRules`): each expectation of
+the suite, read from its GX configuration, becomes a Spark predicate evaluated in the parse
+projection, so a row's verdict ("gx:<first broken rule>") costs no extra pass. GX still judges
+the batch: the same pass picks, for every rule, the rows that would break it if any row does
+(the minimum and maximum of a range rule's column, a null for a not-null rule, a value outside
+the set for a set rule, each under the rule's row condition, among the rows headed for silver),
+and GX validates those few rows with the whole suite on pandas. If GX fails any of them, the
+compiled predicates disagree with GX, and the batch goes through `validate` above, whose row
+verdicts win. An expectation the compiler does not know makes `RowRules.compile` return None,
+and then every batch goes through `validate`.
+
 Costs and limits, honestly: even the cheap pass is about a dozen Spark jobs per batch (1-3 s
 on this shared 2-core machine, whatever the batch size), so large batches amortize it; the
 failing rows' positions are collected to the driver, which suits rare bad data and would not
@@ -31,10 +42,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
@@ -191,6 +203,48 @@ class PlaybackQuality:
         # fresh expectation objects for the second pass (an expectation belongs to one suite)
         self._fresh = {rule: _maker(cfg, rule) for rule in self.rule_order}
         self.validations = 0
+        # the same suite on pandas, for the few witness rows of RowRules
+        pandas_source = self.context.data_sources.add_pandas(f"witness-{uuid.uuid4().hex[:8]}")
+        pandas_asset = pandas_source.add_dataframe_asset("silver_playback_witnesses")
+        self.witness_batches = pandas_asset.add_batch_definition_whole_dataframe("witnesses")
+        self.row_rules = RowRules.compile(self.suite.expectations)
+
+    def confirm(self, events: DataFrame, stats: Row) -> QualityOutcome:
+        """The verdict for `events`, rows the compiled rules passed, with `stats` holding the
+        witness aggregates of RowRules (computed in the same pass as the rules).
+
+        GX validates the witness rows; only if it finds a broken rule there does GX check every
+        row (`validate`), and its row verdicts win. Without compiled rules it is `validate`.
+        """
+        if self.row_rules is None:
+            return self.validate(events)
+        resolve = with_lead(F.col)
+        columns = [
+            (F.unix_micros(c) if c == "event_time" else resolve(c)).alias(c)
+            for c in self.row_rules.columns()
+        ]
+        keys = RowRules.witness_keys(stats)
+        witnesses = [
+            {**r.asDict(), "event_time": _utc(r["event_time"])}
+            for r in events.where(witness_key().isin(keys)).select(*columns).collect()
+        ]
+        failing = self.failing_rules(witnesses) if witnesses else []
+        if not failing:
+            return QualityOutcome(
+                passed=events,
+                failed=events.withColumn("reason", F.lit(None).cast("string")).limit(0),
+                success=True,
+            )
+        return self.validate(events)
+
+    def failing_rules(self, witnesses: list[dict[str, Any]]) -> list[str]:
+        """Rules of the suite that GX finds broken among `witnesses` (rows as dicts, on pandas)."""
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(witnesses)
+        batch = self.witness_batches.get_batch(batch_parameters={"dataframe": frame})
+        verdict = batch.validate(self.suite, result_format={"result_format": "BOOLEAN_ONLY"})
+        return [self._rule_of(res) for res in verdict.results if not res.success]
 
     @staticmethod
     def _rule_of(res: Any) -> str:
@@ -209,8 +263,7 @@ class PlaybackQuality:
         for key in (*ROW_KEYS, "received_at"):
             if key not in events.columns:
                 raise ValueError(f"validate() needs column {key!r}")
-        lead = (F.unix_micros("event_time") - F.unix_micros("received_at")) / 1e6
-        batch_df = events.withColumn(LEAD, lead)
+        batch_df = events.withColumn(LEAD, lead_seconds(F.col("event_time"), F.col("received_at")))
         batch = self.batch_definition.get_batch(batch_parameters={"dataframe": batch_df})
         # Pass 1, the whole suite, verdicts only: GX bundles the aggregate metrics into a few
         # Spark jobs. Asking for failing rows here would cost a collect per expectation.
@@ -296,3 +349,178 @@ def _failing_keys(index_list: list[dict[str, Any]] | None) -> list[tuple[int, in
         else:
             keys.append((int(first), int(second)))
     return keys
+
+
+def _utc(micros: int | None) -> dt.datetime | None:
+    if micros is None:
+        return None
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
+
+
+def witness_key() -> Column:
+    """A row of one batch by its Kafka position, in one long (cheap to aggregate)."""
+    return F.col(ROW_KEYS[0]).cast("long") * (1 << 40) + F.col(ROW_KEYS[1])
+
+
+def lead_seconds(event_time: Column, received_at: Column) -> Column:
+    """Seconds an event's time is ahead of its arrival (the not-future rule's column)."""
+    return (F.unix_micros(event_time) - F.unix_micros(received_at)) / 1e6
+
+
+def with_lead(resolve: Callable[[str], Column]) -> Callable[[str], Column]:
+    """A column resolver that also knows LEAD, computed from event_time and received_at."""
+
+    def column(name: str) -> Column:
+        if name == LEAD:
+            return lead_seconds(resolve("event_time"), resolve("received_at"))
+        return resolve(name)
+
+    return column
+
+
+# The expectation kwargs RowRules understands; any other one (mostly, strict bounds, a parser
+# for string conditions...) means the compiled predicate could differ from GX: not compiled.
+_KNOWN_KWARGS = {"column", "value_set", "min_value", "max_value", "row_condition"}
+_OPERATORS: dict[str, Callable[[Column, Any], Column]] = {
+    "==": lambda c, v: c == F.lit(v),
+    "!=": lambda c, v: c != F.lit(v),
+}
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One expectation as Spark predicates over a batch's columns."""
+
+    rule: str
+    kind: str  # not_null | in_set | between
+    column: str
+    values: tuple[Any, ...] = ()
+    low: Any = None
+    high: Any = None
+    condition: tuple[str, str, Any] | None = None  # (column, operator, value)
+
+    def applies(self, resolve: Callable[[str], Column]) -> Column:
+        """Rows the rule looks at: its row condition (GX skips the others), else all rows."""
+        if self.condition is None:
+            return F.lit(True)
+        name, op, value = self.condition
+        return F.coalesce(_OPERATORS[op](resolve(name), value), F.lit(False))
+
+    def broken(self, resolve: Callable[[str], Column]) -> Column:
+        """True where a row breaks the rule. Like GX, set and range rules skip null values."""
+        c = resolve(self.column)
+        if self.kind == "not_null":
+            bad = c.isNull()
+        elif self.kind == "in_set":
+            bad = c.isNotNull() & ~c.isin(*self.values)
+        else:
+            bad = F.lit(False)
+            if self.low is not None:
+                bad = bad | (c < F.lit(self.low))
+            if self.high is not None:
+                bad = bad | (c > F.lit(self.high))
+            bad = c.isNotNull() & bad
+        return self.applies(resolve) & F.coalesce(bad, F.lit(False))
+
+    def witnesses(
+        self, resolve: Callable[[str], Column], rows: Column, key: Column
+    ) -> list[Column]:
+        """Aggregates giving the `key` of rows (among `rows`) that break the rule if any does.
+
+        For a range rule: the rows holding the column's minimum and maximum; for not-null: a
+        row with a null if there is one; for a set rule: a row outside the set if there is one.
+        """
+        c = resolve(self.column)
+        scope = rows & self.applies(resolve)
+        if self.kind == "between":
+            value = F.when(scope, c)
+            return [F.min_by(key, value), F.max_by(key, value)]
+        if self.kind == "not_null":
+            return [F.max_by(key, F.when(scope, c.isNull()))]
+        outside = ~F.array_contains(F.array(*[F.lit(v) for v in self.values]), c)
+        return [F.max_by(key, F.when(scope & c.isNotNull(), outside))]
+
+
+def _comparison(cond: Any) -> tuple[str, str, Any] | None:
+    """(column, operator, value) of a GX row condition `column <op> value`, else None."""
+    if not isinstance(cond, dict):  # a ComparisonCondition object: use its serialized form
+        cond = cond.dict() if hasattr(cond, "dict") else None
+    if not cond or cond.get("type") != "comparison":
+        return None
+    op = getattr(cond.get("operator"), "value", cond.get("operator"))
+    column = cond.get("column")
+    name = column.get("name") if isinstance(column, dict) else getattr(column, "name", None)
+    if op not in _OPERATORS or not name:
+        return None
+    return (name, op, cond.get("parameter"))
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """The suite as row predicates (`broken`) and witness aggregates (see the module docstring).
+
+    Columns are resolved by `resolve(name)`, so the caller says what `_event_time_lead_s` is.
+    """
+
+    rules: tuple[CompiledRule, ...]
+
+    @staticmethod
+    def compile(expectations: list[Any]) -> RowRules | None:
+        """RowRules for these GX expectations, or None if one of them cannot be compiled."""
+        compiled = []
+        kinds = {
+            "ExpectColumnValuesToNotBeNull": "not_null",
+            "ExpectColumnValuesToBeInSet": "in_set",
+            "ExpectColumnValuesToBeBetween": "between",
+        }
+        for expectation in expectations:
+            kind = kinds.get(type(expectation).__name__)
+            kwargs = {k: v for k, v in expectation.configuration.kwargs.items() if v is not None}
+            if kind is None or set(kwargs) - _KNOWN_KWARGS:
+                return None
+            condition = None
+            if "row_condition" in kwargs:
+                condition = _comparison(kwargs["row_condition"])
+                if condition is None:
+                    return None
+            compiled.append(
+                CompiledRule(
+                    rule=str(expectation.meta["rule"]),
+                    kind=kind,
+                    column=kwargs["column"],
+                    values=tuple(kwargs.get("value_set", ())),
+                    low=kwargs.get("min_value"),
+                    high=kwargs.get("max_value"),
+                    condition=condition,
+                )
+            )
+        return RowRules(tuple(compiled))
+
+    def columns(self) -> list[str]:
+        """Every column the rules read, in first-use order."""
+        names = []
+        for r in self.rules:
+            for name in (r.column, r.condition[0] if r.condition else None):
+                if name and name not in names:
+                    names.append(name)
+        return names
+
+    def reason(self, resolve: Callable[[str], Column]) -> Column:
+        """'gx:<first broken rule>' in suite order, null for a row that keeps every rule."""
+        return F.coalesce(
+            *[F.when(r.broken(resolve), F.lit(REASON_PREFIX + r.rule)) for r in self.rules]
+        )
+
+    def witness_aggregates(
+        self, resolve: Callable[[str], Column], rows: Column, key: Column
+    ) -> list[Column]:
+        return [
+            agg.alias(f"_witness_{i}")
+            for i, agg in enumerate(a for r in self.rules for a in r.witnesses(resolve, rows, key))
+        ]
+
+    @staticmethod
+    def witness_keys(stats: Row) -> list[Any]:
+        """The distinct witness keys in a row of witness_aggregates (nulls: no such rows)."""
+        keys = [v for k, v in stats.asDict().items() if k.startswith("_witness_")]
+        return sorted({k for k in keys if k is not None})
