@@ -197,7 +197,8 @@ def test_an_edge_killed_during_watch_is_dropped_within_one_interval_and_failed_o
     while _named(cfg, vid, CLIENT_COMCAST)[0] != holder:
         assert time.monotonic() < deadline, "the edge did not come back"
         time.sleep(0.1)
-    print(f"edge dropped {dropped_after:.2f}s after the kill (interval {limit:.1f}s)")
+    interval = cfg.steering.health_interval_s
+    print(f"edge dropped {dropped_after:.2f}s after the kill (health interval {interval:.1f}s)")
 
 
 def test_steering_stopped_is_a_clear_error_and_nothing_hangs(world) -> None:
