@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +82,7 @@ def world(live_services, spark, tmp_path_factory) -> Any:
     finally:
         steering.down()
         edges.down(cfg, started_edges or None)
+        shutil.rmtree(steering.state, ignore_errors=True)  # its conf folder and log
 
 
 def test_client_in_an_isp_prefix_goes_to_its_isp_edge_holding_the_title_first(world) -> None:
