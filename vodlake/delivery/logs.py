@@ -8,7 +8,7 @@ round again on restart, so shipping is at-least-once; the ingest makes it exactl
 request_id (nginx's $request_id, unique per request). A log file replaced by a new one
 (another inode) or truncated is read from its start.
 
-Ingest (`vodlake stream edge-logs`): one query, Kafka -> foreachBatch, like the playback ingest:
+Ingest (`vodlake stream edge_logs`): one query, Kafka -> foreachBatch, like the playback ingest:
 the raw records to `bronze_edge_requests`, lines that do not parse to
 `quarantine_edge_requests` with their reason, the rest to `edge_requests` (partitioned by
 date) unless a row with the same request_id is there already. Every append carries
@@ -241,7 +241,7 @@ def gold_daily(spark: Any, cfg: Config, day: date, log: Log = print) -> dict[str
 
     tables = Tables(cfg)
     if not tables.exists(spark, "edge_requests"):
-        log("edge gold skipped: no edge_requests table yet (vodlake stream edge-logs)")
+        log("edge gold skipped: no edge_requests table yet (vodlake stream edge_logs)")
         return None
     requests = tables.read(spark, "edge_requests").where(F.col("date") == F.lit(day))
     if tables.exists(spark, "edge_fills"):
