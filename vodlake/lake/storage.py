@@ -366,7 +366,9 @@ class Storage:
         if fs.get_file_info(path).type != pafs.FileType.Directory:
             return {}
         prefix = path.rstrip("/") + "/"
-        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        # the folder may vanish between the two calls (a delete; SeaweedFS drops the empty
+        # folder entry after its last object), which is the same as no files
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
         return {i.path[len(prefix) :]: i.size for i in infos if i.type == pafs.FileType.File}
 
     @_store_errors
