@@ -11,18 +11,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-# two rungs below the 320x180 sources, 2 s segments: enough for ABR to have a choice
-LADDER = [
-    {"name": "144p", "width": 256, "height": 144, "bitrate_kbps": 200},
-    {"name": "180p", "width": 320, "height": 180, "bitrate_kbps": 500},
-]
-TRANSCODE = {
-    "segment_seconds": 2,
-    "segments_per_chunk": 5,
-    "preset": "ultrafast",
-    "ladder": LADDER,
-    "limits": {"max_width": 480, "max_height": 270, "max_duration_s": 600},
-}
+from vodlake.delivery.sample_catalog import LADDER, TRANSCODE, build_catalog
+
+__all__ = ["LADDER", "TRANSCODE", "build_catalog", "free_port", "prefill_title", "world_config"]
 
 
 def free_port() -> int:
@@ -71,27 +62,6 @@ def world_config(home: Path) -> Any:
             "elasticsearch": {"index_prefix": f"t13-{tag}"},
         },
     )  # fmt: skip
-
-
-def build_catalog(spark: Any, cfg: Any, media: Path, titles: int, seconds: float) -> list[str]:
-    """Upload `titles` generated clips of `seconds` and transcode them; return the video ids."""
-    from vodlake.catalog import stream, uploads
-    from vodlake.media.samples import make_sample
-
-    sources = ("testsrc2", "mandelbrot", "life", "smptehdbars")
-    ids = []
-    for i in range(titles):
-        clip = make_sample(
-            media / f"clip{i}.mp4", seconds, 320, 180, source=sources[i % len(sources)],
-            tone_hz=300 + 40 * i, noise=8,
-        )  # fmt: skip
-        meta = uploads.Metadata(title=f"Delivery clip {i}", tags=("delivery",), language="en")
-        ids.append(uploads.upload(cfg, clip, meta).video_id)
-    query = stream.start(spark, cfg, once=True, log=lambda *_: None)
-    query.awaitTermination()
-    if query.exception() is not None:
-        raise RuntimeError(f"transcode failed: {query.exception()}")
-    return ids
 
 
 def prefill_title(spark: Any, cfg: Any, edge_id: str, video_id: str) -> dict[str, Any]:

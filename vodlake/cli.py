@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "steering": ("vodlake.commands.steering", "serve, start or stop the edge steering service"),
     "watch": ("vodlake.commands.watch", "players that watch titles through steering and edges"),
     "web": ("vodlake.commands.web", "serve the search and watch page (hls.js through the edges)"),
+    "loop": ("vodlake.commands.loop", "closed loop: players -> nightly -> fill -> players, A/B"),
 }
 
 

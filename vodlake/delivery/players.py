@@ -269,7 +269,9 @@ class Player:
             "startup_ms": values.get("startup_ms"),
             "rebuffer_ms": values.get("rebuffer_ms"),
             "event_type": event_type,
-            "event_time": gen.format_event_time(int(time.time() * 1000)),
+            "event_time": gen.format_event_time(
+                int((time.time() + self.run.clock_offset_s) * 1000)
+            ),
         }
         self.run.send(ev)
 
@@ -456,8 +458,18 @@ SIM = gen.SimParams()
 class Run:
     """N clients watching session after session until the wall-clock deadline."""
 
-    def __init__(self, cfg: Config, steering_url: str, titles: list[dict[str, Any]], seed: int):
+    def __init__(
+        self,
+        cfg: Config,
+        steering_url: str,
+        titles: list[dict[str, Any]],
+        seed: int,
+        clock_offset_s: float = 0.0,
+    ):
         self.cfg = cfg
+        # added to the wall clock when stamping event_time: `vodlake loop` plays "day 1" of a
+        # compressed run on an earlier date, so the nightly chain of that date reads its events
+        self.clock_offset_s = clock_offset_s
         self.steering_url = steering_url.rstrip("/")
         self.specs = session_specs(cfg, titles, seed)
         self.stats = Stats()
@@ -550,8 +562,12 @@ def watch(
     steering_url: str | None = None,
     topic: str | None = None,
     kafka: bool = True,
+    clock_offset_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Run `clients` players for `minutes` of wall time; return the summary."""
+    """Run `clients` players for `minutes` of wall time; return the summary.
+
+    `clock_offset_s` shifts the events' event_time (not the edges' logs) by that many seconds.
+    """
     from vodlake.lake import kafka_io
 
     if clients < 1 or minutes <= 0:
@@ -566,7 +582,7 @@ def watch(
         ) from None
     if not titles:
         raise VodlakeError("steering knows no ready title", hint="upload and transcode a video")
-    run = Run(cfg, url, titles, seed)
+    run = Run(cfg, url, titles, seed, clock_offset_s)
     topic = topic or cfg.kafka.topics.playback
     sender: threading.Thread | None = None
     produced: list[int] = []

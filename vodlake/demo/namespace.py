@@ -16,14 +16,15 @@ from vodlake.errors import VodlakeError
 PREFIX = "demo"
 
 
-def _root(uri: str) -> str:
-    return f"{uri.rstrip('/')}/{PREFIX}"
+def _root(uri: str, prefix: str = PREFIX) -> str:
+    return f"{uri.rstrip('/')}/{prefix}"
 
 
-def demo_config(cfg: Config) -> Config:
-    """`cfg` with every topic, path and index prefix moved into the demo namespace."""
-    home = _root(cfg.paths.home)
-    origin = _root(cfg.paths.origin)
+def demo_config(cfg: Config, prefix: str = PREFIX) -> Config:
+    """`cfg` with every topic, path and index prefix moved into the demo namespace (or another
+    namespace named `prefix`, e.g. `vodlake loop`'s)."""
+    home = _root(cfg.paths.home, prefix)
+    origin = _root(cfg.paths.origin, prefix)
     paths = cfg.paths.model_copy(
         update={
             "home": home,
@@ -36,12 +37,12 @@ def demo_config(cfg: Config) -> Config:
         }
     )
     topics = cfg.kafka.topics.model_copy(
-        update={k: f"{PREFIX}.{v}" for k, v in cfg.kafka.topics.model_dump().items()}
+        update={k: f"{prefix}.{v}" for k, v in cfg.kafka.topics.model_dump().items()}
     )
     kafka = cfg.kafka.model_copy(update={"topics": topics})
     # in front, not behind: `<prefix>-demo-*` would overlap production's `<prefix>-*` names
     es = cfg.elasticsearch.model_copy(
-        update={"index_prefix": f"{PREFIX}-{cfg.elasticsearch.index_prefix}"}
+        update={"index_prefix": f"{prefix}-{cfg.elasticsearch.index_prefix}"}
     )
     return cfg.model_copy(update={"paths": paths, "kafka": kafka, "elasticsearch": es})
 

@@ -1,0 +1,465 @@
+"""`vodlake loop --days N`: the closed loop, players -> telemetry -> nightly -> fill -> players.
+
+Why: the placement is judged by the simulator on telemetry; this runs the real thing end to end
+and measures it from the edges' own request logs, so simulator and edges can be compared.
+
+Day 1 players watch through cold edges (pull-through only). Their playback events go Kafka ->
+silver, the edges' request logs are shipped (Kafka `edge-logs`) and ingested to edge_requests,
+the nightly chain runs on that day's telemetry (silver -> popularity -> placement + manifests),
+and the fill agent prefills the edges of the prefill arm. Day 2 players watch again, and so on.
+
+A/B by ISP: the edges of one ISP prefill, the other ISP's edges stay pull-through only (they
+keep their nginx cache from the days before). The arm is an ISP, not an edge, because steering
+sends a client to an edge of its ISP that holds the title first: a prefill edge beside a
+pull-through edge of the same ISP would take the prefilled titles' traffic away from it. The
+arms swap on alternate runs (run counter in the loop's home, or --run).
+
+Dates: players stamp event_time with the wall clock shifted by whole days, so day k of N lands
+on date today-(N-k); the nightly chain of day k is run on that date and reads exactly those
+events. The edges' logs carry the real wall time, so edge requests are assigned to a day by
+the wall-clock window in which that day's players ran.
+
+Everything runs in the loop's own namespace (topics `loop.*`, data under <home>/loop, origin
+prefix <origin>/loop, edges on 127.0.14.N, its own steering): production is never touched.
+The catalog is real transcodes only (short generated clips), built once and kept across runs;
+the telemetry tables, checkpoints, topics and edge state are reset at every run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from vodlake.config import Config
+from vodlake.config import _deep_merge as _merge
+from vodlake.demo.namespace import demo_config
+from vodlake.errors import VodlakeError
+
+Log = Callable[[str], None]
+PREFIX = "loop"
+ISPS = ("comcast", "verizon")
+PREFIXES = {"comcast": "127.20.0.0/16", "verizon": "127.21.0.0/16"}
+CATALOG_TABLES = ("demo_events", "videos", "renditions", "segments", "sync_state")
+HIT = ("PREFILL", "HIT")
+
+
+@dataclass(frozen=True)
+class LoopSize:
+    """How big a run is (small: the machine is shared)."""
+
+    days: int = 2
+    clients: int = 6
+    minutes: float = 0.4
+    speed: float = 8.0
+    titles: int = 8
+    seconds: float = 16.0
+    capacity_share: float = 0.35  # each edge holds this share of the catalog's bytes
+    seed: int = 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def topology(capacity: int) -> dict[str, Any]:
+    """Two edges per ISP in one region, and each ISP's client prefix."""
+    edges = [
+        {"id": f"use-{isp}-{i}", "region": "us-east", "isp": isp, "capacity_bytes": capacity}
+        for isp in ISPS
+        for i in (1, 2)
+    ]
+    pops = [
+        {"region": "us-east", "isp": isp, "clients": 1000, "prefixes": [PREFIXES[isp]]}
+        for isp in ISPS
+    ]
+    return {"regions": ["us-east"], "isps": list(ISPS), "edges": edges, "populations": pops}
+
+
+def loop_config(cfg: Config, capacity: int = 1 << 30, speed: float = 8.0) -> Config:
+    """`cfg` moved into the loop namespace, with its small ladder, topology, edges, steering."""
+    from vodlake.delivery.sample_catalog import TRANSCODE
+
+    base = demo_config(cfg, PREFIX)
+    home = Path(base.paths.home)
+    over = {
+        "transcode": TRANSCODE,
+        "topology": topology(capacity),
+        "edges": {"address_prefix": "127.0.14", "state_dir": str(home / "edges")},
+        "steering": {"health_interval_s": 1.0, "health_timeout_s": 0.5},
+        "players": {"speed": speed, "stall_timeout_s": 3.0, "request_timeout_s": 10.0},
+    }
+    return type(cfg).model_validate(_merge(base.model_dump(), over))
+
+
+def run_config(cfg: Config, run: int, edge_port: int, steering_port: int) -> Config:
+    """Per run: its own telemetry topics and checkpoints, and the ports it got."""
+    data = cfg.model_dump()
+    topics = data["kafka"]["topics"]
+    over = {
+        "kafka": {"topics": {k: f"{topics[k]}.r{run}" for k in ("playback", "edge_logs")}},
+        "paths": {"checkpoints": f"{cfg.paths.home}/runs/{run}/checkpoints"},
+        "edges": {"port": edge_port},
+        "steering": {"port": steering_port},
+    }
+    return type(cfg).model_validate(_merge(data, over))
+
+
+def next_run(cfg: Config) -> int:
+    """The run counter kept in the loop's home (arms swap on alternate runs)."""
+    path = Path(cfg.paths.home) / "loop-runs.txt"
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(n))
+    return n
+
+
+def arms(cfg: Config, run: int) -> dict[str, list[str]]:
+    """{"prefill": [...], "pull": [...]} edge ids: one ISP each, swapped on odd/even runs."""
+    prefill_isp = ISPS[run % 2]
+    edges = cfg.topology.edges
+    return {
+        "prefill": [e.id for e in edges if e.isp == prefill_isp],
+        "pull": [e.id for e in edges if e.isp != prefill_isp],
+    }
+
+
+# --- catalog and reset ------------------------------------------------------------------------
+
+
+def ensure_catalog(spark: Any, cfg: Config, size: LoopSize, log: Log) -> int:
+    """Ready titles (real transcodes, built on the first run); returns the catalog's bytes."""
+    from pyspark.sql import functions as F
+
+    from vodlake.delivery.sample_catalog import build_catalog
+    from vodlake.lake.tables import Tables
+
+    tables = Tables(cfg)
+    ready = 0
+    if tables.exists(spark, "videos"):
+        ready = tables.read(spark, "videos").where(F.col("status") == "ready").count()
+    if ready < size.titles:
+        log(f"catalog: transcoding {size.titles - ready} generated clips of {size.seconds:.0f}s")
+        media = Path(cfg.paths.home) / "media"
+        build_catalog(spark, cfg, media, size.titles - ready, size.seconds, first=ready)
+    total = tables.read(spark, "segments").agg(F.sum("bytes")).first()[0] or 0
+    log(f"catalog: {max(ready, size.titles)} real transcoded titles, {total:,} B of segments")
+    return int(total)
+
+
+def reset(spark: Any, cfg: Config, previous_run: int) -> None:
+    """Empty the loop's telemetry tables and the previous run's topics (catalog kept)."""
+    from vodlake.lake import fs, kafka_io
+    from vodlake.lake.tables import TABLES, Tables
+
+    tables = Tables(cfg)
+    for name in TABLES:
+        if name not in CATALOG_TABLES:
+            fs.delete(spark, tables.path(name))
+    if previous_run > 0:
+        prev = run_config(cfg, previous_run, 0, 0)
+        for topic in (prev.kafka.topics.playback, prev.kafka.topics.edge_logs):
+            kafka_io.delete_topic(cfg, topic)
+        shutil.rmtree(Path(cfg.paths.home) / "runs" / str(previous_run), ignore_errors=True)
+    shutil.rmtree(cfg.edges.state_dir, ignore_errors=True)
+
+
+# --- one day ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Day:
+    index: int
+    date: date
+    started: float = 0.0
+    ended: float = 0.0
+    players: dict[str, Any] = field(default_factory=dict)
+    fill: list[dict[str, Any]] = field(default_factory=list)
+
+
+def ingest_day(spark: Any, cfg: Config, log: Log) -> None:
+    """Ship the edge logs and drain both topics into the lake (availableNow)."""
+    from vodlake.delivery import logs
+    from vodlake.telemetry import ingest
+
+    shipped = logs.ship(cfg, once=True, log=lambda _: None)
+    ingest.run(spark, cfg, once=True)
+    query = logs.start_ingest(spark, cfg, once=True)
+    query.awaitTermination()
+    if query.exception() is not None:
+        raise VodlakeError(f"edge log ingest failed: {query.exception()}")
+    log(f"  ingested playback events and {shipped:,} edge log lines")
+
+
+def night(spark: Any, cfg: Config, day: Day, prefill: list[str], log: Log) -> None:
+    """Nightly chain on the day's telemetry, then the prefill arm's fill."""
+    from vodlake.delivery import fill_plan
+    from vodlake.placement import nightly
+
+    quiet: Log = lambda _: None  # noqa: E731
+    nightly.run(spark, cfg, day.date, steps=("silver", "popularity", "placement"), log=quiet)
+    day.fill = fill_plan.run(spark, cfg, day.date, edge_ids=prefill, log=quiet)
+    moved = sum(r["moved_bytes"] for r in day.fill)
+    log(f"  nightly {day.date} done; prefilled {moved:,} B onto {', '.join(prefill)}")
+
+
+# --- measurement --------------------------------------------------------------------------------
+
+
+def edge_rows(spark: Any, cfg: Config) -> Any:
+    """The players' requests in edge_requests (fill traffic has no session id), as pandas."""
+    from pyspark.sql import functions as F
+
+    from vodlake.lake.tables import Tables
+
+    return (
+        Tables(cfg)
+        .read(spark, "edge_requests")
+        .where(F.col("session_id").isNotNull() & F.col("status").isin(200, 206))
+        .select(
+            "edge_id",
+            F.col("request_time").cast("double").alias("t"),
+            "path",
+            "bytes",
+            "cache_status",
+            "upstream_bytes",
+        )
+        .toPandas()
+    )
+
+
+def day_of(t: float, days: list[Day]) -> int:
+    return max([d.index for d in days if d.started <= t] or [0])
+
+
+def qoe_by_arm(spark: Any, cfg: Config, days: list[Day], isp_arm: dict[str, str]) -> dict:
+    """Startup p50 (ms) and rebuffer seconds per (day, arm), from silver."""
+    from pyspark.sql import functions as F
+
+    from vodlake.lake.tables import Tables
+
+    rows = (
+        Tables(cfg)
+        .read(spark, "silver_playback")
+        .where(F.col("startup_ms").isNotNull() | F.col("rebuffer_ms").isNotNull())
+        .select(
+            F.to_date("event_time").cast("string").alias("d"),
+            "isp",
+            "startup_ms",
+            "rebuffer_ms",
+        )
+        .collect()
+    )
+    by_date = {d.date.isoformat(): d.index for d in days}
+    out: dict[tuple[int, str], dict[str, list[float]]] = {}
+    for r in rows:
+        key = (by_date.get(r["d"], 0), isp_arm.get(r["isp"], "?"))
+        acc = out.setdefault(key, {"startup": [], "rebuffer": []})
+        if r["startup_ms"] is not None:
+            acc["startup"].append(r["startup_ms"])
+        if r["rebuffer_ms"] is not None:
+            acc["rebuffer"].append(r["rebuffer_ms"])
+    return {
+        k: {
+            "startup_p50_ms": sorted(v["startup"])[len(v["startup"]) // 2]
+            if v["startup"]
+            else None,
+            "rebuffer_s": round(sum(v["rebuffer"]) / 1000, 1),
+        }
+        for k, v in out.items()
+    }
+
+
+def simulate_edge(rows: Any, last: int, capacity: int, held: dict[str, int] | None) -> float | None:
+    """Byte hit ratio the simulator predicts for the edge's requests of day `last`.
+
+    The edge's whole request sequence (all days, in time order) is replayed, so the LRU part
+    is warm from the days before as nginx's cache is; only day `last` is counted. Prefill
+    edges: `prefill-lru` with the files the fill put in the store pinned (capacity minus what
+    they hold runs LRU; on earlier days nginx had the whole capacity, a small difference);
+    pull-through edges: `lru` at the capacity.
+    """
+
+    from vodlake.placement import simulator
+
+    rows = rows.sort_values("t", kind="stable")
+    rows = rows[rows["bytes"] > 0]
+    if not (rows["day"] == last).any():
+        return None
+    trace = simulator.Trace.from_arrays(
+        rows["t"].to_numpy(), rows["object"].to_numpy(), rows["bytes"].to_numpy()
+    )
+    if held is None:
+        hit = simulator.replay(trace, "lru", capacity)
+    else:
+        hit = simulator.replay(trace, "prefill-lru", capacity, manifest=held)
+    mask = rows["day"].to_numpy() == last
+    sizes = trace.sizes
+    return float(sizes[hit & mask].sum() / max(1, sizes[mask].sum())) if mask.any() else None
+
+
+def measure(spark: Any, cfg: Config, days: list[Day], arm: dict[str, list[str]]) -> dict:
+    """Per edge and day from edge_requests, beside the simulator's day-N prediction."""
+    from vodlake.delivery import edges, fill
+
+    df = edge_rows(spark, cfg)
+    df["day"] = [day_of(t, days) for t in df["t"]]
+    df["object"] = df["path"].str.split("?").str[0].str.lstrip("/")
+    df["hit_bytes"] = df["bytes"].where(df["cache_status"].isin(HIT), 0)
+    last = days[-1].index
+    fills = {r["edge_id"]: r["moved_bytes"] for d in days for r in d.fill}
+    table = []
+    for e in cfg.topology.edges:
+        mine = df[df["edge_id"] == e.id]
+        which = "prefill" if e.id in arm["prefill"] else "pull"
+        held = fill.held_files(edges.layout(cfg, e.id)) if which == "prefill" else None
+        sim = simulate_edge(mine, last, e.capacity_bytes, held)
+        for d in days:
+            rows = mine[mine["day"] == d.index]
+            served = int(rows["bytes"].sum())
+            table.append(
+                {
+                    "edge_id": e.id,
+                    "arm": which,
+                    "day": d.index,
+                    "date": d.date.isoformat(),
+                    "requests": len(rows),
+                    "bytes": served,
+                    "byte_hit_ratio": float(rows["hit_bytes"].sum() / served) if served else None,
+                    "origin_bytes": int(rows["upstream_bytes"].sum()),
+                    "fill_bytes": fills.get(e.id, 0) if d.index == last else 0,
+                    "sim_byte_hit_ratio": sim if d.index == last else None,
+                }
+            )
+    return {"edges": table, "rows": len(df)}
+
+
+def arm_totals(table: list[dict[str, Any]]) -> dict[tuple[int, str], dict[str, float]]:
+    """Byte hit ratio per (day, arm), and the simulator's, weighted by bytes."""
+    out: dict[tuple[int, str], dict[str, float]] = {}
+    for r in table:
+        acc = out.setdefault((r["day"], r["arm"]), {"bytes": 0, "hit": 0.0, "sim": 0.0})
+        acc["bytes"] += r["bytes"]
+        acc["hit"] += (r["byte_hit_ratio"] or 0) * r["bytes"]
+        acc["sim"] += (r["sim_byte_hit_ratio"] or 0) * r["bytes"]
+    return {
+        k: {
+            "bytes": v["bytes"],
+            "byte_hit_ratio": v["hit"] / v["bytes"] if v["bytes"] else None,
+            "sim_byte_hit_ratio": v["sim"] / v["bytes"] if v["bytes"] else None,
+        }
+        for k, v in out.items()
+    }
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:5.1f}%"
+
+
+def render(result: dict[str, Any]) -> str:
+    """The loop's table: per edge and day, per arm, QoE, and measured vs simulator."""
+    lines = [
+        f"vodlake loop run {result['run']}: prefill arm {','.join(result['arms']['prefill'])};"
+        f" pull-through arm {','.join(result['arms']['pull'])}",
+        "measured from edge_requests (players' requests); sim = cache simulator on the same"
+        " request sequence (day-N counted)",
+        f"{'day':<4}{'date':<11} {'edge':<16}{'arm':<8}{'requests':>9}{'bytes':>13}"
+        f"{'hit%':>8}{'origin B':>13}{'fill B':>13}{'sim hit%':>9}{'diff pt':>8}",
+    ]
+    for r in result["edges"]:
+        sim, bhr = r["sim_byte_hit_ratio"], r["byte_hit_ratio"]
+        diff = f"{100 * (bhr - sim):+7.1f}" if sim is not None and bhr is not None else "-"
+        lines.append(
+            f"{r['day']:<4}{r['date']:<11} {r['edge_id']:<16}{r['arm']:<8}{r['requests']:>9,}"
+            f"{r['bytes']:>13,}{_pct(bhr):>8}{r['origin_bytes']:>13,}{r['fill_bytes']:>13,}"
+            f"{_pct(sim):>9}{diff:>8}"
+        )
+    lines.append("per arm (bytes-weighted):")
+    for (day, which), v in sorted(result["arms_total"].items()):
+        q = result["qoe"].get((day, which), {})
+        sim = v["sim_byte_hit_ratio"] if day == result["days"] else None
+        lines.append(
+            f"  day {day} {which:<8} byte hit {_pct(v['byte_hit_ratio'])}"
+            + (f"  sim {_pct(sim)}" if sim is not None else "")
+            + f"  startup p50 {q.get('startup_p50_ms', '-')} ms"
+            f"  rebuffer {q.get('rebuffer_s', '-')} s"
+        )
+    for d in result["players"]:
+        lines.append(
+            f"  day {d['day']} players: {d['sessions']} sessions, {d['failed_sessions']} failed,"
+            f" startup p50/p95 {d['startup_p50_s']}/{d['startup_p95_s']} s,"
+            f" rebuffer ratio {d['rebuffer_ratio']}"
+        )
+    return "\n".join(lines)
+
+
+def run(spark: Any, cfg: Config, size: LoopSize, run_no: int | None = None, log: Log = print):
+    """The closed loop in its own namespace; returns the figures (see `render`)."""
+    from vodlake.delivery import edges, players
+    from vodlake.services.steering import SteeringService
+
+    if size.days < 2:
+        raise VodlakeError("--days must be at least 2", hint="day 1 is cold; the fill needs it")
+    base = loop_config(cfg, speed=size.speed)
+    catalog_bytes = ensure_catalog(spark, base, size, log)
+    capacity = max(1, int(catalog_bytes * size.capacity_share))
+    run_no = run_no or next_run(base)
+    lcfg = run_config(loop_config(cfg, capacity, size.speed), run_no, free_port(), free_port())
+    reset(spark, lcfg, run_no - 1)
+    arm = arms(lcfg, run_no)
+    log(f"run {run_no}: prefill {arm['prefill']}, pull-through {arm['pull']}, "
+        f"capacity {capacity:,} B per edge")  # fmt: skip
+    today = datetime.now(timezone.utc).date()
+    days = [Day(k, today - timedelta(days=size.days - k)) for k in range(1, size.days + 1)]
+    started = edges.up(lcfg, log=lambda _: None)
+    steering = SteeringService(lcfg)
+    try:
+        steering.up()
+        time.sleep(lcfg.steering.health_interval_s * 2.5)
+        for day in days:
+            offset = (day.date - today).days * 86400.0
+            log(f"day {day.index} ({day.date}): {size.clients} players, {size.minutes} min")
+            day.started = time.time()
+            day.players = players.watch(
+                lcfg, size.clients, size.minutes, size.seed * 100 + day.index,
+                clock_offset_s=offset,
+            )  # fmt: skip
+            day.ended = time.time()
+            ingest_day(spark, lcfg, log)
+            if day.index < size.days:
+                night(spark, lcfg, day, arm["prefill"], log)
+                time.sleep(lcfg.steering.health_interval_s * 2.5)  # inventories polled
+        measured = measure(spark, lcfg, days, arm)
+        isp_arm = {
+            e.isp: ("prefill" if e.id in arm["prefill"] else "pull") for e in lcfg.topology.edges
+        }
+        qoe = qoe_by_arm(spark, lcfg, days, isp_arm)
+    finally:
+        steering.down()
+        edges.down(lcfg, started or None)
+        shutil.rmtree(steering.state, ignore_errors=True)
+    return {
+        "run": run_no,
+        "days": size.days,
+        "arms": arm,
+        "capacity_bytes": capacity,
+        "edges": measured["edges"],
+        "arms_total": arm_totals(measured["edges"]),
+        "qoe": qoe,
+        "players": [{"day": d.index, **d.players} for d in days],
+    }
+
+
+def to_json(result: dict[str, Any]) -> str:
+    out = dict(result)
+    out["arms_total"] = {f"{d}:{a}": v for (d, a), v in result["arms_total"].items()}
+    out["qoe"] = {f"{d}:{a}": v for (d, a), v in result["qoe"].items()}
+    return json.dumps(out, default=str)
