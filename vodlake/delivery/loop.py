@@ -165,7 +165,7 @@ def reset(spark: Any, cfg: Config, previous_run: int) -> None:
         if name not in CATALOG_TABLES:
             fs.delete(spark, tables.path(name))
     if previous_run > 0:
-        prev = run_config(cfg, previous_run, 0, 0)
+        prev = run_config(cfg, previous_run, cfg.edges.port, cfg.steering.port)
         for topic in (prev.kafka.topics.playback, prev.kafka.topics.edge_logs):
             kafka_io.delete_topic(cfg, topic)
         shutil.rmtree(Path(cfg.paths.home) / "runs" / str(previous_run), ignore_errors=True)
