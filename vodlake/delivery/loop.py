@@ -55,12 +55,13 @@ class LoopSize:
     """How big a run is (small: the machine is shared)."""
 
     days: int = 2
-    clients: int = 6
-    minutes: float = 0.4
+    clients: int = 4
+    minutes: float = 0.3
     speed: float = 8.0
-    titles: int = 8
+    titles: int = 6
     seconds: float = 16.0
-    capacity_share: float = 0.35  # each edge holds this share of the catalog's bytes
+    # each edge holds this share of the catalog's bytes: below a day's working set, so LRU evicts
+    capacity_share: float = 0.12
     seed: int = 1
 
 
