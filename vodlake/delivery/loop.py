@@ -322,7 +322,12 @@ def measure(spark: Any, cfg: Config, days: list[Day], arm: dict[str, list[str]])
         mine = df[df["edge_id"] == e.id]
         which = "prefill" if e.id in arm["prefill"] else "pull"
         held = fill.held_files(edges.layout(cfg, e.id)) if which == "prefill" else None
-        sim = simulate_edge(mine, last, e.capacity_bytes, held)
+        # the simulator models the cache as deployed: nginx keeps edges.MIN_CACHE_BYTES of
+        # pull-through room even when the prefill fills the capacity
+        deployed = e.capacity_bytes
+        if held is not None:
+            deployed = sum(held.values()) + edges.cache_max_bytes(e, sum(held.values()))
+        sim = simulate_edge(mine, last, deployed, held)
         for d in days:
             rows = mine[mine["day"] == d.index]
             served = int(rows["bytes"].sum())
