@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +211,14 @@ def stop_process(pidfile: Path, marker: str, timeout: float = 30.0) -> bool:
     _reap(pid)
     pidfile.unlink(missing_ok=True)
     return True
+
+
+def stop_processes(pidfiles: list[Path], marker: str, timeout: float = 30.0) -> bool:
+    """Stop the processes of `pidfiles` in parallel (nodes of one cluster wait on each other's
+    quorum when stopped one by one); True when any was running."""
+    with ThreadPoolExecutor(max_workers=max(1, len(pidfiles))) as pool:
+        stopped = list(pool.map(lambda p: stop_process(p, marker, timeout=timeout), pidfiles))
+    return any(stopped)
 
 
 def group_pids(pgid: int) -> list[int]:

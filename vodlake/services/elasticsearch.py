@@ -17,7 +17,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -38,7 +37,7 @@ from vodlake.services.common import (
     port_open,
     read_pid,
     start_process,
-    stop_process,
+    stop_processes,
     wait_until,
 )
 
@@ -361,18 +360,7 @@ class ElasticsearchService:
 
     def down(self) -> bool:
         """Stop every node at once; True when any was running."""
-        results: list[bool] = []
-        threads = [
-            threading.Thread(
-                target=lambda n=n: results.append(stop_process(n.pidfile, MARKER, timeout=60))
-            )
-            for n in self.nodes
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return any(results)
+        return stop_processes([n.pidfile for n in self.nodes], MARKER, timeout=60)
 
     def _cat(self, what: str) -> list[dict]:
         for node in self.nodes:

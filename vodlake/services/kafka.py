@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import subprocess
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from vodlake.services.common import (
     port_open,
     read_pid,
     start_process,
-    stop_process,
+    stop_processes,
     wait_until,
 )
 
@@ -319,16 +318,7 @@ class KafkaService:
 
     def down(self) -> bool:
         """Stop every broker at once (one at a time, the last ones wait on a lost quorum)."""
-        results: list[bool] = []
-        threads = [
-            threading.Thread(target=lambda n=n: results.append(stop_process(n.pidfile, MARKER)))
-            for n in self.nodes
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return any(results)
+        return stop_processes([n.pidfile for n in self.nodes], MARKER)
 
     # --- state -------------------------------------------------------------------------------
     def controller(self) -> int | None:
