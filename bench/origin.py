@@ -1,6 +1,6 @@
 """Benchmark the origin: segment-sized objects written and read through vodlake's storage layer
-(vodlake.lake.storage, pyarrow's S3 client: what executors use) next to boto3 against the SAME
-object store, in the same run.
+(vodlake.lake.storage, what executors use: one PutObject per segment-sized object, pyarrow's S3
+client for reads) next to plain boto3 calls against the SAME object store, in the same run.
 
 Run: ``python bench/origin.py [--objects N] [--rounds R]`` (starts the embedded store if it is
 not running, and stops it again at the end then).
@@ -47,7 +47,7 @@ def make_objects(folder: Path, n: int, seed: int) -> list[Path]:
 
 
 def boto3_client(cfg: Config) -> Any:
-    """boto3 (a dev/bench dependency only), path-style against the same endpoint."""
+    """A plain boto3 client as a user would make it, path-style against the same endpoint."""
     import boto3
     from botocore.config import Config as BotoConfig
 

@@ -153,6 +153,32 @@ def test_origin_url_answers_an_anonymous_get_with_the_master(story) -> None:
     assert http_get(seg_url, {"Range": "bytes=0-99"}) == (206, stored[:100])
 
 
+def test_segments_go_up_in_one_put_and_large_files_in_parts(story, tmp_path) -> None:
+    """An S3 ETag is the body's MD5 for a single PutObject and `<md5 of md5s>-<parts>` for a
+    multipart upload, so the store itself tells how each object was written."""
+    import hashlib
+
+    cfg, row = story["cfg"], story["row"]
+    storage = st.Storage.from_config(cfg)
+    client = st.S3Options.from_hadoop(st.hadoop_s3a_conf(cfg)).boto3_client()
+    folder = row["hls_uri"].rsplit("/", 1)[0]
+    seg = next(f for f in storage.list_files(folder) if f.endswith(".m4s"))
+    bucket, _, key = st.parse_uri(f"{folder}/{seg}").path.partition("/")
+    etag = client.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    assert etag == hashlib.md5(storage.read_bytes(f"{folder}/{seg}")).hexdigest()
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(st.SINGLE_PUT_MAX + 1))
+    target = f"{cfg.paths.origin}/uploads/etag-{uuid.uuid4().hex[:8]}.bin"
+    try:
+        assert storage.put_file(big, target) == big.stat().st_size
+        bucket, _, key = st.parse_uri(target).path.partition("/")
+        assert "-" in client.head_object(Bucket=bucket, Key=key)["ETag"]
+        assert storage.read_bytes(target) == big.read_bytes()
+    finally:
+        storage.delete(target)
+
+
 def test_the_upload_area_reports_and_anonymous_writes_are_refused(story) -> None:
     cfg, row = story["cfg"], story["row"]
     endpoint = cfg.objectstore.endpoint

@@ -137,13 +137,24 @@ def test_put_file_is_atomic_and_idempotent(tmp_path: Path) -> None:
     assert _leftovers(tmp_path / "origin") == []
 
 
-def test_a_failed_write_leaves_nothing_visible(tmp_path: Path) -> None:
+def test_a_failed_write_leaves_nothing_visible(tmp_path: Path, monkeypatch) -> None:
     st = Storage()
     uri = join(str(tmp_path / "origin"), "seg.m4s")
     with pytest.raises(FileNotFoundError):
-        st.put_file(tmp_path / "missing.bin", uri)  # fails while writing the temp file
+        st.put_file(tmp_path / "missing.bin", uri)  # no source: fails before any write
     assert not st.exists(uri)
-    assert list((tmp_path / "origin").iterdir()) == []
+
+    def half_then_fail(src, dst, *args) -> None:  # the disk fills up half way
+        dst.write(src.read(10))
+        raise OSError(28, "No space left on device")
+
+    source = tmp_path / "seg.bin"
+    source.write_bytes(b"x" * 100)
+    monkeypatch.setattr("vodlake.lake.storage.shutil.copyfileobj", half_then_fail)
+    with pytest.raises(OSError, match="No space"):
+        st.put_file(source, uri)
+    assert not st.exists(uri)
+    assert list((tmp_path / "origin").iterdir()) == []  # the temporary file is gone too
 
 
 def test_put_tree_writes_manifests_last_and_prunes(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Origin storage: the files players fetch, addressed by Hadoop-FileSystem-style URIs.
 
 The same URIs work on the driver (Delta, Hadoop) and on executors, where plain Python reads and
-writes them through pyarrow.fs: `file:///...` (or a bare absolute path) is the local disk,
+reads them through pyarrow.fs (small S3 objects are written with one boto3 PutObject, see
+SINGLE_PUT_MAX): `file:///...` (or a bare absolute path) is the local disk,
 `s3a://bucket/key` is S3 (pyarrow calls the scheme `s3`; the endpoint, region and path style
 come from the same `spark.hadoop.fs.s3a.*` settings Spark uses, credentials from the usual AWS
 environment variables). Nothing here knows about Spark.
@@ -39,6 +40,8 @@ SCHEMES = ("file", "s3a")
 _PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 # Manifests go last when publishing a folder, so they never name a file not yet visible.
 MANIFEST_SUFFIXES = (".m3u8", ".mpd")
+# Objects up to this size (every segment and playlist) go up in one PutObject request.
+SINGLE_PUT_MAX = 16 << 20
 
 
 class StorageError(VodlakeError):
@@ -282,6 +285,25 @@ class S3Options:
             path_style=(get("path.style.access") or "").strip().lower() == "true",
         )
 
+    def boto3_client(self) -> Any:
+        """A boto3 S3 client for single-request PUTs (pyarrow 20 turns every write into a
+        three-request multipart upload; its one-PUT path needs pyarrow 21, i.e. numpy 2)."""
+        import boto3
+        from botocore.config import Config as BotoConfig
+
+        style = "path" if self.path_style or self.endpoint else "virtual"
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=f"{self.scheme}://{self.endpoint}" if self.endpoint else None,
+            region_name=self.region,
+            config=BotoConfig(
+                s3={"addressing_style": style},
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
+        )
+
     def pyarrow_kwargs(self) -> dict[str, Any]:
         # a stopped store fails a call in seconds (the task is retried), never hangs it
         kwargs: dict[str, Any] = {"scheme": self.scheme, "connect_timeout": 5}
@@ -304,6 +326,7 @@ class Storage:
 
     s3: S3Options = field(default_factory=S3Options)
     _filesystems: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _put_client: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Storage:
@@ -320,6 +343,7 @@ class Storage:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.s3 = state["s3"]
         self._filesystems = {}
+        self._put_client = None
 
     # --- plumbing ---------------------------------------------------------------------------
     def filesystem(self, uri: str) -> tuple[Any, str]:
@@ -398,26 +422,42 @@ class Storage:
             with fs.open_output_stream(path) as out:
                 write(out)
 
+    def _put_object(self, path: str, body: bytes) -> None:
+        """One PutObject request for a whole small object (visible only once complete)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self._put_client is None:
+            self._put_client = self.s3.boto3_client()
+        bucket, _, key = path.partition("/")
+        try:
+            self._put_client.put_object(Bucket=bucket, Key=key, Body=body)
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(f"PutObject: {exc}") from exc  # named by _store_errors
+
     @_store_errors
     def put_file(self, local_path: str | os.PathLike[str], uri: str) -> int:
         """Copy a local file to `uri` atomically; returns its size."""
         fs, path = self.filesystem(uri)
         src = Path(local_path)
+        size = src.stat().st_size
+        if fs.type_name != "local" and size <= SINGLE_PUT_MAX:
+            self._put_object(path, src.read_bytes())
+            return size
 
         def write(out: Any) -> None:
-            if src.stat().st_size <= 16 << 20:  # a segment: one write, so one PUT body
-                out.write(src.read_bytes())
-                return
             with src.open("rb") as fh:
                 shutil.copyfileobj(fh, out, 1 << 20)
 
         self._commit(fs, path, write)
-        return src.stat().st_size
+        return size
 
     @_store_errors
     def put_bytes(self, data: bytes, uri: str) -> int:
         fs, path = self.filesystem(uri)
-        self._commit(fs, path, lambda out: out.write(data))
+        if fs.type_name != "local" and len(data) <= SINGLE_PUT_MAX:
+            self._put_object(path, data)
+        else:
+            self._commit(fs, path, lambda out: out.write(data))
         return len(data)
 
     @_store_errors
