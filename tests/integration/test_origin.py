@@ -404,3 +404,22 @@ def test_the_whole_lake_on_s3a(live_services, spark, tmp_path) -> None:
         assert path.startswith("s3a://vodlake-lake/"), path
         assert any(f.startswith("_delta_log/") for f in store.list_files(path)), table
     assert not Path(tmp_path / "home" / "lake").exists()  # nothing of the lake on local disk
+
+
+def test_manifests_on_s3a_are_replaced_in_place_without_folder_renames(story, spark) -> None:
+    """On an object store a folder rename copies every object, so manifests are overwritten
+    object by object and extra files deleted: no staging or previous sibling ever appears."""
+    from vodlake.lake import fs
+
+    cfg = story["cfg"]
+    storage = st.Storage.from_config(cfg)
+    parent = f"{cfg.paths.origin}/manifests-{uuid.uuid4().hex[:8]}"
+    target = f"{parent}/date=2026-11-30"
+    try:
+        fs.replace_folder(spark, target, {"edge-a.json": b"1", "edge-b.json": b"2"})
+        uris = fs.replace_folder(spark, target, {"edge-a.json": b"3"})
+        assert uris == [f"{target}/edge-a.json"]
+        assert storage.file_sizes(parent) == {"date=2026-11-30/edge-a.json": 1}
+        assert storage.read_bytes(uris[0]) == b"3"
+    finally:
+        storage.delete(parent)

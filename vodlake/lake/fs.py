@@ -4,7 +4,10 @@ Paths in the config are Hadoop URIs (file://, s3a://, abfss://...), so manifests
 are written through the JVM's FileSystem API, the same way Delta writes tables: a job that
 writes to a local folder today writes to object storage on a cluster without a change.
 A folder is replaced by writing a sibling and swapping it in, so a reader never sees half of
-a night's manifests.
+a night's manifests. On an object store (s3a://, gs://, abfs://...) a folder rename is a copy
+and delete of every object, not atomic and slow, so there each file is written in place
+instead (an object appears whole when its upload completes) and files not in the new set are
+deleted afterwards: a reader sees each file either old or new, never half of one.
 """
 
 from __future__ import annotations
@@ -47,6 +50,22 @@ def _rename(spark: SparkSession, src_uri: str, dst_uri: str) -> None:
         raise OSError(f"could not move {src_uri} to {dst_uri}")
 
 
+# Hadoop schemes whose folder rename copies every object (no atomic rename).
+OBJECT_STORE_SCHEMES = frozenset({"s3a", "s3", "gs", "abfs", "abfss", "wasb", "wasbs", "oss"})
+
+
+def _replace_in_place(spark: SparkSession, base: str, files: dict[str, bytes]) -> None:
+    fs, base_path = _fs_path(spark, base)
+    for name, data in files.items():
+        write_bytes(spark, f"{base}/{name}", data)
+    if not files:
+        fs.mkdirs(base_path)
+    if fs.exists(base_path):
+        for status in fs.listStatus(base_path):
+            if status.getPath().getName() not in files:
+                fs.delete(status.getPath(), True)
+
+
 def replace_folder(spark: SparkSession, uri: str, files: dict[str, bytes]) -> list[str]:
     """Make the folder ``uri`` hold exactly ``files`` (name -> content); returns their URIs.
 
@@ -56,6 +75,9 @@ def replace_folder(spark: SparkSession, uri: str, files: dict[str, bytes]) -> li
     previous folder back. Between the two renames a reader finds no folder for an instant.
     """
     base = uri.rstrip("/")
+    if base.split("://", 1)[0].lower() in OBJECT_STORE_SCHEMES:
+        _replace_in_place(spark, base, files)
+        return [f"{base}/{name}" for name in sorted(files)]
     token = uuid.uuid4().hex[:8]
     staging, previous = f"{base}.tmp-{token}", f"{base}.old-{token}"
     try:
