@@ -105,3 +105,28 @@ def test_status_lists_every_node_with_its_role_and_leaders() -> None:
         "broker-1", "127.0.0.1:29092", "pid", "11", "controller", "4", "partition", "leaders"
     ]  # fmt: skip
     assert lines[2].split()[:4] == ["broker-2", "127.0.0.1:29102", "down", "-"]
+
+
+class _Node:
+    def __init__(self, log: Path, alive: bool) -> None:
+        self.log, self.alive = log, alive
+
+    def pid(self) -> int | None:
+        return 1234 if self.alive else None
+
+
+def test_a_node_that_dies_while_starting_is_named_with_its_log(tmp_path: Path) -> None:
+    from vodlake.errors import VodlakeError
+    from vodlake.services.common import wait_for_nodes
+
+    log = tmp_path / "broker-2.log"
+    log.write_text("starting\nERROR Address already in use\nshutting down\n")
+    nodes = [_Node(tmp_path / "b1.log", True), _Node(log, False)]
+    with pytest.raises(VodlakeError) as err:
+        wait_for_nodes(
+            lambda: False, nodes, 0, "Kafka", tmp_path / "k.log", lambda n: ("broker 2", "see it")
+        )
+    assert str(err.value).startswith("Kafka broker 2 exited while starting: starting | ERROR")
+    assert err.value.hint == "see it"
+    with pytest.raises(VodlakeError, match="did not become healthy"):  # all alive: plain timeout
+        wait_for_nodes(lambda: False, nodes[:1], 0, "Kafka", log, lambda n: ("?", "?"))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vodlake.errors import VodlakeError
 
@@ -255,6 +256,29 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path) 
         f"{what} did not become healthy within {timeout:.0f}s",
         hint=f"see its log: {log}",
     )
+
+
+def wait_for_nodes(
+    healthy: Callable[[], bool],
+    nodes: list[Any],
+    timeout: float,
+    what: str,
+    log: Path,
+    describe: Callable[[Any], tuple[str, str]],
+) -> None:
+    """Wait until a cluster is `healthy`. When it is not in time and a node has died, the error
+    names that node and ends with its log (a dead node is the usual cause, and its log says
+    why); `describe(node)` gives the node's name and the hint pointing at its logs."""
+    try:
+        wait_until(healthy, timeout, what, log)
+    except VodlakeError:
+        dead = [n for n in nodes if n.pid() is None]
+        if not dead:
+            raise
+        name, hint = describe(dead[0])
+        raise VodlakeError(
+            f"{what} {name} exited while starting: " + log_tail(dead[0].log, 3), hint=hint
+        ) from None
 
 
 def log_tail(log: Path, lines: int = 5) -> str:

@@ -32,13 +32,12 @@ from vodlake.services.common import (
     cmdline,
     find_java,
     group_pids,
-    log_tail,
     maven_copy_artifact,
     port_open,
     read_pid,
     start_process,
     stop_processes,
-    wait_until,
+    wait_for_nodes,
 )
 
 NAME = "elasticsearch"
@@ -345,17 +344,14 @@ class ElasticsearchService:
         if self.healthy():
             return False
         started = [n for n in self.nodes if self.start_node(n)]
-        try:
-            wait_until(self.healthy, self.cfg.services.start_timeout_s, "Elasticsearch", self.log)
-        except VodlakeError:
-            dead = [n for n in self.nodes if n.pid() is None]
-            if dead:
-                raise VodlakeError(
-                    f"Elasticsearch node {dead[0].name} exited while starting: "
-                    + log_tail(dead[0].log, 3),
-                    hint=f"see its logs: {dead[0].log} and {dead[0].state / 'logs'}",
-                ) from None
-            raise
+        wait_for_nodes(
+            self.healthy,
+            self.nodes,
+            self.cfg.services.start_timeout_s,
+            "Elasticsearch",
+            self.log,
+            lambda n: (f"node {n.name}", f"see its logs: {n.log} and {n.state / 'logs'}"),
+        )
         return bool(started)
 
     def down(self) -> bool:

@@ -28,13 +28,12 @@ from vodlake.services.common import (
     ServiceStatus,
     cmdline,
     find_java,
-    log_tail,
     maven_copy_dependencies,
     port_open,
     read_pid,
     start_process,
     stop_processes,
-    wait_until,
+    wait_for_nodes,
 )
 
 NAME = "kafka"
@@ -303,17 +302,14 @@ class KafkaService:
             return False
         cluster_id = self._cluster_id()
         started = [n for n in self.nodes if self.start_node(n, cluster_id)]
-        try:
-            wait_until(self.healthy, self.cfg.services.start_timeout_s, "Kafka", self.log)
-        except VodlakeError:
-            dead = [n for n in self.nodes if n.pid() is None]
-            if dead:
-                raise VodlakeError(
-                    f"Kafka broker {dead[0].node_id} exited while starting: "
-                    + log_tail(dead[0].log, 3),
-                    hint=f"see its log: {dead[0].log}",
-                ) from None
-            raise
+        wait_for_nodes(
+            self.healthy,
+            self.nodes,
+            self.cfg.services.start_timeout_s,
+            "Kafka",
+            self.log,
+            lambda n: (f"broker {n.node_id}", f"see its log: {n.log}"),
+        )
         return bool(started)
 
     def down(self) -> bool:
