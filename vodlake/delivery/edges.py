@@ -34,6 +34,7 @@ error.log), fill/ (the fill agent's journal and temporary files).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -59,6 +60,7 @@ PEER_PREFIX = "/prefill"
 # (Written as it goes inside an nginx double-quoted string, where "\\\\" is one "\\".)
 REFUSED_RAW = r"(\.\.|%2[eEfF]|%5[cC]|%00|\\\\)"
 MIN_CACHE_BYTES = 1 << 20  # the pull-through cache keeps at least this much room
+ACCESS_LOG_FLUSH_S = 1  # nginx holds log lines in a buffer up to this long
 EXPOSED = "X-Cache, X-Edge, Content-Length, Content-Range, Accept-Ranges, ETag"
 MIME_TYPES = {
     "application/vnd.apple.mpegurl": "m3u8",
@@ -215,6 +217,106 @@ def cache_max_bytes(edge: EdgeConf, held: int) -> int:
     return max(edge.capacity_bytes - held, MIN_CACHE_BYTES)
 
 
+# --- how nginx really bounds the cache (what a prediction of an edge must replay) -------------
+# nginx's cache manager process trims the cache to max_size only when it wakes: at once when it
+# starts (nginx start or reload), then, while the cache is below max_size, every 10 s (the wait
+# is capped at 10 s in ngx_http_file_cache_expire; not configurable). Misses are stored at
+# once, so between wakes the cache holds more than max_size. Sizes count whole file system
+# blocks of each cache file, which holds a header (key, the origin's headers) before the body.
+# Once per fresh cache zone, 60 s after nginx (re)started it, the cache loader walks the cache
+# folder and re-adds every file it finds at the young end of the LRU queue, in directory order.
+CACHE_MANAGER_PERIOD_S = 10.0
+CACHE_LOADER_DELAY_S = 60.0
+
+
+def cache_manager_started(lay: EdgeLayout) -> float | None:
+    """Epoch seconds at which the running edge's cache manager process started (from /proc)."""
+    return _child_started(lay, b"cache manager")
+
+
+def cache_loader_started(lay: EdgeLayout) -> float | None:
+    """Epoch seconds at which the edge's pending cache loader started, if one is waiting."""
+    return _child_started(lay, b"cache loader")
+
+
+def _child_started(lay: EdgeLayout, title: bytes) -> float | None:
+    master = running_pid(lay)
+    if master is None:
+        return None
+    # /proc/<pid>/stat counts clock ticks since boot (CLOCK_BOOTTIME); /proc/stat's btime is
+    # whole seconds, too coarse against 10 s sweeps, so boot is taken from the two clocks
+    boot = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+    ticks = os.sysconf("SC_CLK_TCK")
+    starts = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[1]) == master and title in cmd:
+            starts.append(boot + int(stat[19]) / ticks)
+    return max(starts) if starts else None
+
+
+def cache_walk_ranks(lay: EdgeLayout, uris: list[str]) -> list[int]:
+    """Rank of each cache key (`proxy_cache_key`, the URI) in the order the cache loader walks
+    the cache folder: depth first, each folder in readdir order (levels=1:2 -> <c>/<cc>/<md5>).
+    readdir order depends on names only here (ext4 hashes them), so the folders left at the end
+    give the order the loader saw; a file no longer there sorts by name within its folder."""
+    import hashlib
+
+    def listing(path: Path) -> dict[str, int]:
+        try:
+            return {name: i for i, name in enumerate(os.listdir(path))}
+        except OSError:
+            return {}
+
+    top = listing(lay.cache)
+    subs: dict[str, dict[str, int]] = {}
+    leaves: dict[tuple[str, str], dict[str, int]] = {}
+    keys = []
+    for uri in uris:
+        md5 = hashlib.md5(uri.encode()).hexdigest()
+        a, b = md5[-1], md5[-3:-1]
+        sub = subs.setdefault(a, listing(lay.cache / a))
+        leaf = leaves.setdefault((a, b), listing(lay.cache / a / b))
+        far = 1 << 30
+        keys.append((top.get(a, far), sub.get(b, far), leaf.get(md5, far), md5))
+    order = sorted(range(len(uris)), key=keys.__getitem__)
+    ranks = [0] * len(uris)
+    for rank, i in enumerate(order):
+        ranks[i] = rank
+    return ranks
+
+
+def cache_block_bytes(lay: EdgeLayout) -> int:
+    """The file system block nginx counts cache sizes in (statvfs f_bsize of the cache dir)."""
+    return os.statvfs(lay.cache if lay.cache.is_dir() else lay.root).f_bsize
+
+
+def cache_header_bytes(lay: EdgeLayout) -> int:
+    """Median bytes a cache file holds before its body (nginx's header, key, origin headers),
+    measured on the files in the cache; 0 when it is empty."""
+    sizes = []
+    for path in lay.cache.rglob("*") if lay.cache.is_dir() else []:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(4096)
+            size = path.stat().st_size
+        except OSError:  # a directory, or evicted meanwhile
+            continue
+        found = re.search(rb"\r\nContent-Length: *(\d+)\r\n", head, re.IGNORECASE)
+        if found:
+            sizes.append(size - int(found.group(1)))
+    return sorted(sizes)[len(sizes) // 2] if sizes else 0
+
+
+def cache_charge(body: int, header: int, block: int) -> int:
+    """Bytes nginx counts against max_size for an object of `body` bytes (whole blocks)."""
+    return -(-(body + header) // block) * block
+
+
 def _headers(edge_id: str) -> list[str]:
     return [
         f'add_header X-Edge "{edge_id}" always;',
@@ -273,7 +375,7 @@ def render(
         f"    uwsgi_temp_path {tmp}/uwsgi;",
         f"    scgi_temp_path {tmp}/scgi;",
         f"    log_format vodlake_edge escape=json '{{{log_json}}}';",
-        f"    access_log {lay.access_log} vodlake_edge buffer=32k flush=1s;",
+        f"    access_log {lay.access_log} vodlake_edge buffer=32k flush={ACCESS_LOG_FLUSH_S}s;",
         f"    proxy_cache_path {lay.cache} levels=1:2 keys_zone={zone}:8m max_size={max_size}"
         f" inactive={cfg.edges.cache_inactive_s}s use_temp_path=off;",
         f"    upstream vodlake_origin {{ server {host_port}; keepalive 16; }}",

@@ -718,6 +718,16 @@ def _replay(
 
 
 @njit(cache=True)
+def _empty_list(n_obj: int) -> tuple[np.ndarray, np.ndarray]:
+    """(prev, nxt) of an empty list over n_obj objects: the sentinel (slot n_obj) alone."""
+    prev = np.empty(n_obj + 1, np.int64)
+    nxt = np.empty(n_obj + 1, np.int64)
+    prev[n_obj] = n_obj
+    nxt[n_obj] = n_obj
+    return prev, nxt
+
+
+@njit(cache=True)
 def _unlink(prev: np.ndarray, nxt: np.ndarray, x: int) -> None:
     p = prev[x]
     n = nxt[x]
@@ -751,10 +761,7 @@ def _replay_queue(
     Pinned objects always hit and never enter the queue.
     """
     sentinel = n_obj
-    prev = np.empty(n_obj + 1, np.int64)
-    nxt = np.empty(n_obj + 1, np.int64)
-    prev[sentinel] = sentinel
-    nxt[sentinel] = sentinel
+    prev, nxt = _empty_list(n_obj)
     cached = np.zeros(n_obj, np.bool_)
     stored = np.zeros(n_obj, np.int64)
     stored_at = np.zeros(n_obj, np.float64)
@@ -960,6 +967,127 @@ def _replay_belady(
         used += s
 
 
+def replay_swept(
+    trace: Trace,
+    sweep_times: Any,
+    sweep_limits: Any,
+    stored: Any = None,
+    local: Any = None,
+    walk_times: Any = (),
+    walk_rank: Any = None,
+) -> np.ndarray:
+    """Per-request hit mask of an LRU cache whose byte limit is enforced only at sweeps.
+
+    Why: a real nginx edge is not the instant LRU above. Its proxy_cache stores every miss at
+    once, and its cache manager removes least recently used entries only when it wakes (at
+    start, then every 10 s while the cache is below max_size), until the cache is below the
+    limit again; between sweeps the cache holds more than the limit. A prediction for such an
+    edge must replay that, not an LRU that evicts before each admission.
+
+    ``sweep_times`` (seconds, non-decreasing) and ``sweep_limits`` (bytes, one per sweep): at
+    each sweep the least recently used entries go while the stored bytes are >= the limit
+    (nginx's test is ``size < max_size``). ``stored``: per request, the bytes the cache charges
+    when this request's miss stores the object (default: the request's size; nginx charges
+    whole file system blocks of the cache file). ``local``: per request, answered from a store
+    outside the cache (an edge's prefill store): a hit that leaves the cache untouched.
+    ``walk_times`` with ``walk_rank`` (one int per object, labels order): nginx's cache loader,
+    which re-adds every file it finds in directory order at the young end of the queue: at each
+    walk time every cached object moves to the young end in ascending rank.
+    Requests are taken in trace order; a sweep or walk at a request's time runs before it.
+    """
+    n = trace.n_requests
+    times = np.ascontiguousarray(sweep_times, dtype=np.float64)
+    limits = np.ascontiguousarray(sweep_limits, dtype=np.int64)
+    if times.ndim != 1 or times.shape != limits.shape:
+        raise VodlakeError(
+            "sweep_times and sweep_limits differ in shape", hint="pass one limit per sweep"
+        )
+    if times.size and np.any(np.diff(times) < 0):
+        raise VodlakeError("sweep_times go backwards", hint="sort the sweeps by time")
+    charge = trace.sizes if stored is None else np.asarray(stored, dtype=np.int64)
+    here = np.zeros(n, np.bool_) if local is None else np.asarray(local, dtype=np.bool_)
+    if charge.shape != (n,) or here.shape != (n,):
+        raise VodlakeError(
+            "stored and local need one value per request", hint=f"the trace has {n} requests"
+        )
+    walks = np.ascontiguousarray(walk_times, dtype=np.float64)
+    rank = np.arange(trace.n_objects, dtype=np.int64) if walk_rank is None else walk_rank
+    rank = np.ascontiguousarray(rank, dtype=np.int64)
+    if walks.size and (walk_rank is None or rank.shape != (trace.n_objects,)):
+        raise VodlakeError(
+            "a walk needs walk_rank, one rank per object",
+            hint=f"the trace has {trace.n_objects} objects (labels order)",
+        )
+    hit = np.zeros(n, dtype=np.bool_)
+    _replay_swept(
+        trace.ids, np.ascontiguousarray(charge), trace.times, np.ascontiguousarray(here),
+        trace.n_objects, times, limits, np.sort(walks), rank, hit,
+    )  # fmt: skip
+    return hit
+
+
+@njit(cache=True)
+def _replay_swept(
+    ids: np.ndarray,
+    stored: np.ndarray,
+    times: np.ndarray,
+    local: np.ndarray,
+    n_obj: int,
+    sweep_times: np.ndarray,
+    sweep_limits: np.ndarray,
+    walk_times: np.ndarray,
+    walk_rank: np.ndarray,
+    hit: np.ndarray,
+) -> None:
+    sentinel = n_obj
+    prev, nxt = _empty_list(n_obj)
+    cached = np.zeros(n_obj, np.bool_)
+    charged = np.zeros(n_obj, np.int64)
+    used = 0
+    j = 0
+    w = 0
+    n_walks = walk_times.shape[0]
+    n_sweeps = sweep_times.shape[0]
+    for i in range(ids.shape[0]):
+        while True:  # walks and sweeps due by this request, in time order
+            walk_due = w < n_walks and walk_times[w] <= times[i]
+            sweep_due = j < n_sweeps and sweep_times[j] <= times[i]
+            if walk_due and (not sweep_due or walk_times[w] <= sweep_times[j]):
+                found = np.empty(n_obj, np.int64)
+                k = 0
+                x = nxt[sentinel]
+                while x != sentinel:
+                    found[k] = x
+                    k += 1
+                    x = nxt[x]
+                order = found[:k][np.argsort(walk_rank[found[:k]], kind="mergesort")]
+                for x in order:
+                    _unlink(prev, nxt, x)
+                    _insert_after(prev, nxt, prev[sentinel], x)
+                w += 1
+            elif sweep_due:
+                while used >= sweep_limits[j] and nxt[sentinel] != sentinel:
+                    victim = nxt[sentinel]
+                    _unlink(prev, nxt, victim)
+                    cached[victim] = False
+                    used -= charged[victim]
+                j += 1
+            else:
+                break
+        if local[i]:
+            hit[i] = True
+            continue
+        o = ids[i]
+        if cached[o]:
+            hit[i] = True
+            _unlink(prev, nxt, o)
+        else:
+            cached[o] = True
+            charged[o] = stored[i]
+            used += stored[i]
+        _insert_after(prev, nxt, prev[sentinel], o)
+
+
 @functools.cache
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel once, e.g. before timing."""
@@ -971,3 +1099,4 @@ def warm_up() -> None:
         if policy.startswith("prefill"):
             kwargs["manifest"] = [1]
         simulate(tiny, policy, 2, **kwargs)
+    replay_swept(tiny, [0.5], [1], walk_times=[1.5], walk_rank=[1, 0])
