@@ -25,7 +25,7 @@ rules of the quality suite (vodlake.quality) reject them where the field is an e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -107,6 +107,7 @@ def parse_playback(
     max_payload_bytes: int,
     future_skew_s: int,
     rules: Callable[[Callable[[str], Column]], Column] | None = None,
+    carry: Sequence[str] = (),
 ) -> DataFrame:
     """Bronze rows -> typed event columns, event_date, Kafka position, raw_value and `reason`.
 
@@ -114,7 +115,9 @@ def parse_playback(
     module docstring). Every input row comes out exactly once: nothing is dropped here.
     `rules`, if given, is asked for one more reason column after the checks above, given a
     resolver of column names to the typed values (the quality suite compiled to predicates, so
-    its verdict costs no extra pass over the batch).
+    its verdict costs no extra pass over the batch). `carry` names input columns passed through
+    unchanged (the ingest keeps the bronze columns beside the parse, so one cached frame feeds
+    the bronze append and silver from a single read of Kafka).
     """
     text = F.col("value").cast("string")
     oversized = F.coalesce(F.octet_length("value") > F.lit(max_payload_bytes), F.lit(False))
@@ -132,17 +135,23 @@ def parse_playback(
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("ingested_at").alias("received_at"),
+        *carry,
     )
     corrupt = F.col(f"_typed.{_CORRUPT}").isNotNull()
-    # The second, text-only reading runs only for rows the first one flagged (CASE WHEN
-    # evaluates its value lazily), so a valid event is parsed once.
-    parsed = first.withColumn(
-        "_raw",
-        F.when(corrupt & F.col("_framed"), F.from_json("raw_value", _RAW_SCHEMA, options)),
-    )
     typed_f = {name: F.col(f"_typed.{name}") for name in EVENT_FIELDS}
     time_text = typed_f["event_time"]
-    event_time = F.when(time_text.rlike(_TIME_SHAPE), time_text.cast("timestamp"))
+    # The second, text-only reading runs only for rows the first one flagged (CASE WHEN
+    # evaluates its value lazily), so a valid event is parsed once. event_time is a column of
+    # its own, so its shape check and cast run once per row: as an expression they would run
+    # again in every check and rule that reads it.
+    parsed = first.select(
+        "*",
+        F.when(corrupt & F.col("_framed"), F.from_json("raw_value", _RAW_SCHEMA, options)).alias(
+            "_raw"
+        ),
+        F.when(time_text.rlike(_TIME_SHAPE), time_text.cast("timestamp")).alias("_event_time"),
+    )
+    event_time = F.col("_event_time")
 
     raw_bad = F.col("_raw").isNull() | F.col(f"_raw.{_CORRUPT}").isNotNull()
     malformed = F.col("_typed").isNull() | ~F.col("_framed") | (corrupt & raw_bad)
@@ -186,6 +195,7 @@ def parse_playback(
         "received_at",
         "raw_value",
         F.coalesce(*checks).alias("reason"),
+        *carry,
     )
     # Only a rejected row keeps its text (quarantine needs it; bronze keeps every payload):
     # callers cache this frame, and payloads are most of its bytes.

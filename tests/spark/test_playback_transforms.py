@@ -277,3 +277,17 @@ def test_duplicate_candidates_are_ids_seen_twice_in_the_batch_or_already_stored(
     stored = spark.createDataFrame([(i,) for i in ["c", "x", "y", "y"]], "event_id string")
     got = sorted(r.event_id for r in tp.duplicate_candidates(events, stored).collect())
     assert got == ["b", "c", "y"]  # y: twice in silver, hours apart; the exact rules decide
+
+
+def test_carried_bronze_columns_pass_through_the_parse_unchanged(spark) -> None:
+    """The ingest caches bronze's columns beside the parse: one read of Kafka feeds both."""
+    payloads = [json.dumps(EVENTS[0]), "not json", None]
+    bronze = _bronze(spark, payloads)
+    carry = tuple(BRONZE_PLAYBACK.names)
+    parsed = tp.parse_playback(bronze, MAX_BYTES, SKEW_S, carry=carry)
+    assert parsed.columns[-len(carry) :] == list(carry)
+    got = parsed.orderBy("kafka_offset").select(*carry).collect()
+    assert got == bronze.orderBy("offset").collect()
+    plain = tp.parse_playback(bronze, MAX_BYTES, SKEW_S)
+    by_offset = "kafka_offset"
+    assert parsed.drop(*carry).orderBy(by_offset).collect() == plain.orderBy(by_offset).collect()

@@ -11,14 +11,15 @@ records is written three ways:
   and deduplicated by event_id.
 Bad data never stops the query: it is data with a reason, not an exception.
 
-How a batch is spent (see write_ingest_batch): the bronze append runs in a second thread, from
-the Kafka records, while the main thread parses the same records once into a cached frame. The
-parse projection also evaluates the quality suite (compiled from GX, see vodlake.quality) and
-the job that fills the cache computes the batch's counts, its time window and the GX witness
-rows. Then GX judges the witnesses (in the second thread) while the dedupe looks for copies;
-then, once bronze is committed, quarantine and silver are appended. So a batch costs one
-Kafka read per thread, one parse, and the Delta commits overlap the work of the other thread;
-bronze is still committed before quarantine and silver.
+How a batch is spent (see write_ingest_batch): Kafka is read once. The parse projection
+carries bronze's columns beside the parsed ones into one cached frame, and also evaluates the
+quality suite (compiled from GX, see vodlake.quality); the job that fills the cache computes
+the batch's counts, its time window and the GX witness rows. Then three things run at once
+from the cache: the bronze append (second thread), GX judging the witnesses (third thread) and
+the dedupe looking for copies (main thread). Once bronze is committed, quarantine (only when
+there are bad rows) and silver are appended. So a batch costs one Kafka read, one parse, and
+two Delta commits when it is clean (three with bad rows); bronze is committed before
+quarantine and silver.
 
 Why one query and not bronze -> silver as two: the second query would read back from disk
 every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
@@ -99,6 +100,7 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake.streams import kafka_source, start_foreach_batch, write_delta_idempotent
 from vodlake.lake.tables import Tables
+from vodlake.schemas import BRONZE_PLAYBACK
 from vodlake.telemetry.quality import PlaybackQuality, with_lead, witness_key
 from vodlake.transforms.playback import (
     bronze_from_kafka,
@@ -120,6 +122,8 @@ BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
 # more (a whole day replayed) and every row of the batch goes through the exact rules.
 CANDIDATE_LIMIT = 50_000
 _INGESTED = "_ingested_at"
+ROWS_PER_SHUFFLE_PARTITION = 100_000
+BRONZE_COLUMNS: tuple[str, ...] = tuple(f.name for f in BRONZE_PLAYBACK.fields)
 log = logging.getLogger(__name__)
 CRASH_ENV = "VODLAKE_PLAYBACK_CRASH_AT"
 CRASH_MARK_ENV = "VODLAKE_PLAYBACK_CRASH_MARK"
@@ -298,6 +302,14 @@ def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFram
     return events.alias("s").join(stored.alias("t"), match, "left_anti")
 
 
+def _size_shuffles(spark: SparkSession, rows: int, configured: int) -> None:
+    """Shuffle partitions for this batch's dedupe: one per ROWS_PER_SHUFFLE_PARTITION rows, at
+    most the configured number. Adaptive execution, which would coalesce them, is off inside a
+    streaming query; a batch of a second's events then pays for 1 shuffle task, not 4."""
+    wanted = max(1, min(configured, -(-rows // ROWS_PER_SHUFFLE_PARTITION)))
+    spark.conf.set("spark.sql.shuffle.partitions", str(wanted))
+
+
 def write_ingest_batch(
     batch: DataFrame,
     batch_id: int,
@@ -310,50 +322,54 @@ def write_ingest_batch(
 ) -> None:
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
-    Two threads: one appends bronze straight from the Kafka records; the other parses the
-    records once into a cached frame (with the quality suite's row verdicts), and one aggregate
-    over it says what work there is (a clean batch skips the quarantine commit, a batch of only
-    bad rows skips GX and silver) and picks GX's witness rows. GX then judges the witnesses in
-    the first thread while the second looks for copies. Quarantine and silver are appended
-    after bronze's commit, so bronze always holds what silver was derived from.
+    The records are read from Kafka once, parsed once (with the quality suite's row verdicts)
+    and cached together with bronze's columns; one aggregate over the cache says what work
+    there is (a clean batch skips the quarantine commit, a batch of only bad rows skips GX and
+    silver) and picks GX's witness rows. Then bronze is appended from the cache in a second
+    thread while GX judges the witnesses in a third and the dedupe looks for copies. Quarantine
+    and silver are appended after bronze's commit, so bronze always holds what silver was
+    derived from.
     """
     times = times or StepTimes()
     before = dict(times.seconds)
     interval = dedupe_interval(cfg.playback.dedupe_window)
     rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
     rules = quality.row_rules
-    parsed = parse_playback(
+    # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
+    cached = parse_playback(
         rows,
         cfg.playback.max_payload_bytes,
         cfg.playback.future_skew_s,
         rules=None if rules is None else (lambda resolve: rules.reason(with_lead(resolve))),
+        carry=BRONZE_COLUMNS,
     ).persist()
+    bronze_rows = cached.select(*BRONZE_COLUMNS)
+    parsed = cached.drop(*BRONZE_COLUMNS)
     silver_path = tables.path("silver_playback")
-    with ThreadPoolExecutor(2, thread_name_prefix=f"playback-batch-{batch_id}") as pool:
-        bronze = pool.submit(
-            times.timed,
-            "bronze",
-            write_delta_idempotent,
-            rows,
-            tables.path("bronze_playback"),
-            app_id,
-            batch_id,
-            **BRONZE_WRITE_OPTIONS,
-        )
-        try:
-            valid = F.col("reason").isNull()
-            witnesses = (
-                []
-                if rules is None
-                else rules.witness_aggregates(with_lead(F.col), valid, witness_key())
+    try:
+        valid = F.col("reason").isNull()
+        witnesses = []
+        if rules is not None:
+            witnesses = rules.witness_aggregates(with_lead(F.col), valid, witness_key())
+        with times.step("parse"):  # reads Kafka, parses, fills the cache
+            stats = parsed.agg(
+                F.count(F.when(valid, 1)).alias("valid"),
+                F.count(F.when(~valid, 1)).alias("rejected"),
+                *window_columns(valid, interval),
+                *witnesses,
+            ).first()
+        _size_shuffles(batch.sparkSession, stats["valid"], cfg.spark.shuffle_partitions)
+        with ThreadPoolExecutor(2, thread_name_prefix=f"playback-batch-{batch_id}") as pool:
+            bronze = pool.submit(
+                times.timed,
+                "bronze",
+                write_delta_idempotent,
+                bronze_rows,
+                tables.path("bronze_playback"),
+                app_id,
+                batch_id,
+                **BRONZE_WRITE_OPTIONS,
             )
-            with times.step("parse"):
-                stats = parsed.agg(
-                    F.count(F.when(valid, 1)).alias("valid"),
-                    F.count(F.when(~valid, 1)).alias("rejected"),
-                    *window_columns(valid, interval),
-                    *witnesses,
-                ).first()
             rejected = rejected_events(parsed)
             events = valid_events(parsed).drop("reason")
             passed: DataFrame | None = None
@@ -367,23 +383,24 @@ def write_ingest_batch(
                 passed = outcome.passed
                 gx_failed = not outcome.success
                 if gx_failed:
-                    rejected = rejected.unionByName(with_raw_value(outcome.failed, rows))
-            bronze.result()
-            _crash_hook("bronze", batch_id)
-            if stats["rejected"] or gx_failed:
-                with times.step("quarantine"):
-                    quarantine = to_quarantine(rejected)
-                    path = tables.path("quarantine_playback")
-                    write_delta_idempotent(quarantine, path, app_id, batch_id)
-            _crash_hook("silver", batch_id)
-            if passed is not None:
-                # the copies found among the rule-passing rows are a superset of those among
-                # the rows GX passed, so they serve for both
-                new = without_copies(to_silver(passed), found, interval)
-                with times.step("silver"):
-                    write_delta_idempotent(new, silver_path, app_id, batch_id)
-        finally:
-            parsed.unpersist()
+                    rejected = rejected.unionByName(with_raw_value(outcome.failed, bronze_rows))
+            with times.step("wait for bronze"):
+                bronze.result()
+        _crash_hook("bronze", batch_id)
+        if stats["rejected"] or gx_failed:
+            with times.step("quarantine"):
+                quarantine = to_quarantine(rejected)
+                path = tables.path("quarantine_playback")
+                write_delta_idempotent(quarantine, path, app_id, batch_id)
+        _crash_hook("silver", batch_id)
+        if passed is not None:
+            # the copies found among the rule-passing rows are a superset of those among
+            # the rows GX passed, so they serve for both
+            new = without_copies(to_silver(passed), found, interval)
+            with times.step("silver"):
+                write_delta_idempotent(new, silver_path, app_id, batch_id)
+    finally:
+        cached.unpersist()
     times.batches += 1
     spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
     log.debug("batch %d: %s", batch_id, ", ".join(f"{k} {v:.2f}s" for k, v in spent.items() if v))
