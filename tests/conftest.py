@@ -72,3 +72,20 @@ def spark(cfg):
 def unique() -> str:
     """A short unique suffix for this test's topics, indices and tables."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def chromium_page() -> Iterator:
+    """A page in Debian's chromium (installed by `vodlake setup`, no browser download) driven by
+    playwright, with autoplay allowed so players start without a click."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()

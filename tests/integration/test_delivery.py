@@ -270,45 +270,35 @@ def web_url(world, spark) -> Any:
         es.indices.delete(index=f"{cfg.elasticsearch.index_prefix}*", ignore_unavailable=True)
 
 
-def test_the_web_page_finds_a_title_and_plays_it_through_an_edge(world, web_url) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_web_page_finds_a_title_and_plays_it_through_an_edge(
+    world, web_url, chromium_page
+) -> None:
     edge_ids = {"use-comcast-1", "use-comcast-2", "use-verizon-1"}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(web_url)
-            page.wait_for_selector("a.card")  # the catalog
-            page.fill("#q", "Delivery clip 1")
-            page.click("button[type=submit]")
-            page.wait_for_function(
-                "document.getElementById('status').textContent.startsWith('search')"
-            )
-            first = page.locator("a.card").first
-            assert first.get_attribute("data-video-id") == world["ids"][1]
-            # the thumbnail: cut by ffmpeg from the title's first segment, fetched via steering
-            page.wait_for_function(
-                "document.querySelector('a.card img').complete && "
-                "document.querySelector('a.card img').naturalWidth > 0",
-                timeout=60_000,
-            )
-            first.click()
-            page.wait_for_function(
-                "window.vodlake && (window.vodlake.error || "
-                "(window.vodlake.fragments.length >= 2 && "
-                "document.getElementById('video').currentTime > 1.5))",
-                timeout=90_000,
-            )
-            state = page.evaluate(
-                "({error: window.vodlake.error, frags: window.vodlake.fragments, "
-                "t: document.getElementById('video').currentTime})"
-            )
-        finally:
-            browser.close()
+    page = chromium_page
+    page.goto(web_url)
+    page.wait_for_selector("a.card")  # the catalog
+    page.fill("#q", "Delivery clip 1")
+    page.click("button[type=submit]")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('search')")
+    first = page.locator("a.card").first
+    assert first.get_attribute("data-video-id") == world["ids"][1]
+    # the thumbnail: cut by ffmpeg from the title's first segment, fetched via steering
+    page.wait_for_function(
+        "document.querySelector('a.card img').complete && "
+        "document.querySelector('a.card img').naturalWidth > 0",
+        timeout=60_000,
+    )
+    first.click()
+    page.wait_for_function(
+        "window.vodlake && (window.vodlake.error || "
+        "(window.vodlake.fragments.length >= 2 && "
+        "document.getElementById('video').currentTime > 1.5))",
+        timeout=90_000,
+    )
+    state = page.evaluate(
+        "({error: window.vodlake.error, frags: window.vodlake.fragments, "
+        "t: document.getElementById('video').currentTime})"
+    )
     assert state["error"] is None, state
     assert state["t"] > 1.5
     assert {f["edge"] for f in state["frags"]} <= edge_ids

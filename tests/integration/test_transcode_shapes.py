@@ -257,28 +257,17 @@ def site(shapes, tmp_path_factory):
         thread.join(10)
 
 
-def test_hls_and_dash_play_in_chromium(shapes, site) -> None:
+def test_hls_and_dash_play_in_chromium(shapes, site, chromium_page) -> None:
     """hls.js and dash.js in Debian's chromium play both clips past one second, no error; the
     picture the browser shows has the clip's shape."""
-    from playwright.sync_api import sync_playwright
-
     results = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        try:
-            page = browser.new_page()
-            for key in ("wide", "phone"):
-                row = _video(shapes, key)
-                for kind, uri in (("hls", row["hls_uri"]), ("dash", row["dash_uri"])):
-                    rel = played(shapes, key, uri).relative_to(shapes["copies"]).as_posix()
-                    page.goto(f"{site}/player.html?kind={kind}&src=/videos/{rel}")
-                    page.wait_for_function("window.result !== null", timeout=120_000)
-                    results[(key, kind)] = page.evaluate("window.result")
-        finally:
-            browser.close()
+    for key in ("wide", "phone"):
+        row = _video(shapes, key)
+        for kind, uri in (("hls", row["hls_uri"]), ("dash", row["dash_uri"])):
+            rel = played(shapes, key, uri).relative_to(shapes["copies"]).as_posix()
+            chromium_page.goto(f"{site}/player.html?kind={kind}&src=/videos/{rel}")
+            chromium_page.wait_for_function("window.result !== null", timeout=120_000)
+            results[(key, kind)] = chromium_page.evaluate("window.result")
     print(f"browser playback: {results}")
     for (key, kind), r in results.items():
         assert r["error"] is None, (key, kind, r)
