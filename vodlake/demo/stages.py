@@ -152,6 +152,7 @@ STAGES: list[Stage] = [
     _lazy("search", "search: catalog -> Elasticsearch, typo-tolerant search"),
     _lazy("playback", "playback telemetry: Kafka -> bronze + silver"),
     _lazy("analytics", "nightly analytics: popularity -> placement -> evaluation"),
+    _lazy("delivery", "delivery: players -> edges -> nightly -> fill -> players (closed loop)"),
 ]
 
 
