@@ -62,7 +62,7 @@ def parse_upload_events(kafka_df: DataFrame) -> DataFrame:
     )
 
 
-_META = ("title", "description", "tags", "genres", "language")
+_META = ("title", "description", "tags", "genres", "language", "release_at")
 
 
 def merge_source(events: DataFrame, now: Column | None = None) -> DataFrame:

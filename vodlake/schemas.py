@@ -58,6 +58,8 @@ UPLOAD_EVENT = _s(
     ("tags", ArrayType(StringType()), True),
     ("genres", ArrayType(StringType()), True),
     ("language", StringType(), True),
+    # When the title launches (UTC), known ahead: the nightly forecast fills it before then.
+    ("release_at", TimestampType(), True),
     ("event_time", TimestampType(), False),
 )
 
@@ -72,6 +74,8 @@ VIDEOS = _s(
     ("tags", ArrayType(StringType()), True),
     ("genres", ArrayType(StringType()), True),
     ("language", StringType(), True),
+    # The release schedule (null: long released, or a row from before the column existed).
+    ("release_at", TimestampType(), True),
     ("source_uri", StringType(), True),
     ("source_sha256", StringType(), True),
     ("duration_s", DoubleType(), True),

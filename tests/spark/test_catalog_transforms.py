@@ -5,13 +5,13 @@ exploded into rows exactly as planned, and catalog rows from package results."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from vodlake import schemas
-from vodlake.catalog.uploads import Metadata, make_event
+from vodlake.catalog.uploads import Metadata, make_event, parse_release_at
 from vodlake.transforms.catalog import (
     AUDIO_UNIT,
     NEVER_UPLOADED,
@@ -192,6 +192,31 @@ def test_newer_metadata_keeps_status_and_outputs(spark: SparkSession) -> None:
     )
     assert after["language"] == "en"  # not given: unchanged
     assert after["hls_uri"] and after["duration_s"] == 6.0
+
+
+def test_release_at_comes_from_the_upload_and_metadata_events(spark: SparkSession) -> None:
+    """The release schedule the nightly forecast reads: set by an upload or a metadata
+    event, kept when a later event leaves it empty, null for rows from before it existed."""
+    launch = datetime(2026, 12, 1, 20, tzinfo=timezone.utc)
+    later = datetime(2026, 12, 8, tzinfo=timezone.utc)
+    after = apply_merge(
+        spark,
+        [ready("old", 10), ready("moved", 10, release_at=datetime(2026, 12, 1))],
+        [
+            up("new", 1, release_at=launch),
+            meta("old", 11, title="Renamed"),
+            meta("moved", 11, release_at=later),
+        ],
+    )
+    naive = {k: v["release_at"] for k, v in after.items()}  # collect() gives naive UTC
+    assert naive == {
+        "new": datetime(2026, 12, 1, 20),
+        "old": None,
+        "moved": datetime(2026, 12, 8),
+    }
+    assert parse_release_at("2026-12-01") == datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert parse_release_at("2026-12-01T21:00+01:00") == launch
+    assert up("x", 1, release_at=launch)["release_at"] == "2026-12-01T20:00:00.000000Z"
 
 
 def test_a_new_upload_resets_the_video_for_transcoding(spark: SparkSession) -> None:

@@ -50,6 +50,8 @@ class Metadata:
     tags: tuple[str, ...] = ()
     genres: tuple[str, ...] = ()
     language: str | None = None
+    # When the title launches: the nightly forecast fills edges with it the night before.
+    release_at: datetime | None = None
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Metadata:
             "tags": list(self.tags) or None,
             "genres": list(self.genres) or None,
             "language": self.language,
+            "release_at": None if self.release_at is None else _iso_utc(self.release_at),
         }
 
 
@@ -106,8 +109,27 @@ def next_seq() -> int:
     return time.time_ns() // 1000
 
 
+def _iso_utc(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return _iso_utc(datetime.now(timezone.utc))
+
+
+def parse_release_at(text: str) -> datetime:
+    """``2026-12-01`` or ``2026-12-01T20:00[:00][Z|+hh:mm]`` -> an aware UTC datetime.
+
+    A time without an offset is UTC (release schedules are global).
+    """
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise VodlakeError(
+            f"release time {text!r} is not an ISO date or date-time",
+            hint="e.g. 2026-12-01 or 2026-12-01T20:00Z (UTC when no offset is given)",
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def make_event(
@@ -256,6 +278,7 @@ __all__ = [
     "delete",
     "make_event",
     "next_seq",
+    "parse_release_at",
     "send",
     "sha256_file",
     "split_list",

@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 
-from vodlake.catalog.uploads import Metadata, split_list, upload
+from vodlake.catalog.uploads import Metadata, parse_release_at, split_list, upload
 from vodlake.config import load_config
 from vodlake.runtime import add_set_option, overrides_from
 
@@ -23,6 +23,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tags", default=None, metavar="A,B", help="comma-separated tags")
     parser.add_argument("--genres", default=None, metavar="A,B", help="comma-separated genres")
     parser.add_argument("--language", default=None, help="spoken language, e.g. en")
+    parser.add_argument(
+        "--release-at",
+        default=None,
+        metavar="WHEN",
+        help="when the title launches (ISO date or date-time, UTC if no offset): the nightly "
+        "placement fills edges with it the night before",
+    )
     parser.add_argument(
         "--video-id",
         default=None,
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         tags=split_list(args.tags),
         genres=split_list(args.genres),
         language=args.language,
+        release_at=None if args.release_at is None else parse_release_at(args.release_at),
     )
     result = upload(cfg, args.path, meta, video_id=args.video_id)
     print(result.video_id)

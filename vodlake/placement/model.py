@@ -29,26 +29,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-CHUNK_BUCKETS: tuple[int, ...] = (0, 1, 2, 5, 15)
-ALL_REGION = "all"
-
-
-@dataclass(frozen=True)
-class ForecastParams:
-    """Knobs of the forecast; the defaults were chosen on training days, not on test days."""
-
-    # 0.5 served more bytes than 1.0 or 2.5 on seed 11 of the zipf-0.7 variant (not a seed the
-    # acceptance table reports), with all other knobs at their defaults.
-    half_life_days: float = 0.5
-    lookback_days: int = 7
-    # Prior strength in requests: an edge with this many training requests trusts itself half.
-    edge_prior_requests: float = 20_000.0
-    region_prior_requests: float = 50_000.0
-    # Pseudo-requests pulling a title's chunk curve / an edge's rendition mix to the pooled one.
-    chunk_prior: float = 40.0
-    mix_prior: float = 200.0
-    # Releases younger than this many days follow the age decay of earlier releases.
-    release_age_days: int = 4
+from vodlake.placement.params import ALL_REGION, CHUNK_BUCKETS, ForecastParams
 
 
 @dataclass(frozen=True)
@@ -298,6 +279,16 @@ def forecast(
             )
             .reset_index()
         )
+    return spread(files, demand, train, params)
+
+
+def spread(
+    files: pd.DataFrame, demand: pd.DataFrame, train: pd.DataFrame, params: ForecastParams
+) -> pd.DataFrame:
+    """Title demand (edge_id, video_id, demand) -> per edge and file, by chunk curve and mix.
+
+    ``train``: parsed training requests (edge_id, video_id, rendition, chunk_idx).
+    """
     files = files[files["video_id"].isin(demand["video_id"].unique())]
     n_chunks = files.groupby("video_id")["chunk_idx"].max() + 1
     curve = chunk_curve(train, n_chunks, params)

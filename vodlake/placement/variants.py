@@ -115,18 +115,10 @@ def catalog_frames(catalog: Sequence[generator.CatalogVideo], start: datetime) -
     )
 
 
-def run_variant(
-    variant: str,
-    seed: int,
-    topology: TopologyConf,
-    *,
-    size: Workload = Workload(),
-    fractions: Sequence[float] = (0.05, 0.2),
-    fill_share: float = 0.3,
-    use_schedule: bool = True,
-    log: Callable[[str], None] | None = None,
-) -> offline.TraceEvaluation:
-    """Generate the variant, evaluate the test days at the configured capacities and shares."""
+def generate(
+    variant: str, seed: int, topology: TopologyConf, size: Workload = Workload()
+) -> tuple[pd.DataFrame, model.Catalog]:
+    """The variant's request log (whole UTC days only) and its catalog with the schedule."""
     params = dataclasses.replace(BASE, **VARIANTS[variant].get("params", {}))
     catalog = catalog_for(variant, seed, size)
     days = 1 + size.train_days + size.test_days + 1
@@ -137,6 +129,24 @@ def run_variant(
     day0 = int(START.timestamp() // offline.DAY_S)
     # UTC day 0 and the last one are partial (regions start their local day at other times).
     req = req[(req["day"] > day0) & (req["day"] < day0 + days - 1)].reset_index(drop=True)
+    return req, catalog_frames(catalog, START)
+
+
+def run_variant(
+    variant: str,
+    seed: int,
+    topology: TopologyConf,
+    *,
+    size: Workload = Workload(),
+    fractions: Sequence[float] = (0.05, 0.2),
+    fill_share: float = 0.3,
+    use_schedule: bool = True,
+    generated: tuple[pd.DataFrame, model.Catalog] | None = None,
+    params: model.ForecastParams | None = None,
+    log: Callable[[str], None] | None = None,
+) -> offline.TraceEvaluation:
+    """Generate the variant, evaluate the test days at the configured capacities and shares."""
+    req, catalog = generated or generate(variant, seed, topology, size)
     if log:
         log(f"{variant} seed {seed}: {len(req):,} requests over {req['day'].nunique()} days")
     return offline.evaluate_requests(
@@ -145,9 +155,10 @@ def run_variant(
         test_days=size.test_days,
         capacities=[offline.CapacitySpec(f"{100 * f:g}%", fraction=f) for f in fractions],
         regions={e.id: e.region for e in topology.edges},
-        catalog=catalog_frames(catalog, START) if use_schedule else None,
+        catalog=catalog if use_schedule else None,
         configured={e.id: e.capacity_bytes for e in topology.edges},
         fill_budget=fill_share,
+        params=params,
     )
 
 
@@ -169,4 +180,4 @@ def summary(ev: offline.TraceEvaluation, capacity: str = replay.CONFIGURED) -> d
     }
 
 
-__all__ = ["BASE", "VARIANTS", "Workload", "catalog_frames", "run_variant", "summary"]
+__all__ = ["BASE", "VARIANTS", "Workload", "catalog_frames", "generate", "run_variant", "summary"]
