@@ -19,8 +19,6 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake import fs
 from vodlake.lake.tables import Tables
-from vodlake.placement.params import ForecastParams
-from vodlake.transforms.forecast import file_forecast
 from vodlake.transforms.popularity import (
     chunk_requests,
     edge_attributes,
@@ -86,89 +84,25 @@ def report_invalid(silver: DataFrame, log: Log) -> int:
     return total
 
 
-def forecast_params(cfg: Config, lookback_days: int) -> ForecastParams:
-    """The configured forecast knobs (the same dataclass the offline evaluator uses)."""
-    pc = cfg.placement
-    return ForecastParams(
-        half_life_days=pc.forecast_half_life_days,
-        lookback_days=lookback_days,
-        edge_prior_requests=pc.edge_prior_requests,
-        region_prior_requests=pc.region_prior_requests,
-        chunk_prior=pc.chunk_prior,
-        mix_prior=pc.mix_prior,
-        release_age_days=pc.release_age_days,
-    )
-
-
-def edge_regions(spark: SparkSession, cfg: Config) -> DataFrame:
-    """edge_id -> region of the configured edges (demand is shrunk toward the region)."""
-    return spark.createDataFrame(
-        [(e.id, e.region) for e in cfg.topology.edges], "edge_id string, region string"
-    )
-
-
-def release_schedule(spark: SparkSession, cfg: Config) -> DataFrame | None:
-    """The catalog's titles with their release date (UTC), first genre and language.
-
-    None without a `videos` table. A table made before `release_at` existed reads as no
-    scheduled release (the column is added, null, the next time the catalog writes).
-    """
-    tables = Tables(cfg)
-    if not tables.exists(spark, "videos"):
-        return None
-    videos = tables.read(spark, "videos").where(F.col("status") != "deleted")
-    release = (
-        F.to_date(F.col("release_at"))
-        if "release_at" in videos.columns
-        else F.lit(None).cast("date")
-    )
-    return videos.select(
-        "video_id",
-        release.alias("release_date"),
-        F.element_at(F.col("genres"), 1).alias("genre"),
-        "language",
-    )
-
-
-def _small(df: DataFrame | None) -> DataFrame | None:
-    """A small catalog table read once into memory: the forecast's plan refers to it several
-    times, and each Delta scan there would plan (and read) the table again."""
-    return None if df is None else df.localCheckpoint()
-
-
 def forecast_popularity(
     spark: SparkSession, cfg: Config, requests: DataFrame, day: date, lookback_days: int
 ) -> tuple[DataFrame, DataFrame]:
-    """(per edge x file stats, cached; gold popularity with tomorrow's forecast) as of ``day``.
+    """(per edge x file stats, cached; popularity with trend and forecast) as of ``day``.
 
-    The forecast (`vodlake.transforms.forecast.file_forecast`) reads the catalog: every file
-    of the `segments` table and the release schedule of `videos`, so a title launching on
-    ``day`` + 1 is forecast and placed before launch. The nightly job writes this as gold and
-    the evaluation judges the same forecast, so both build it here. The caller unpersists the
-    stats.
+    The nightly job writes this as gold and the evaluation judges the same forecast, so both
+    build it here. The caller unpersists the stats.
     """
     pc = cfg.placement
-    sizes = segment_sizes(spark, cfg)
     stats = edge_file_stats(
         requests, day, half_life_days=pc.trend_half_life_days, lookback_days=lookback_days
     ).persist()
     try:
-        # Materialised once: its plan is deep (a dozen aggregations over the same window),
-        # and the gold join and its write would otherwise plan and run it again.
-        tomorrow = file_forecast(
-            requests,
-            day,
-            regions=edge_regions(spark, cfg),
-            params=forecast_params(cfg, lookback_days),
-            files=None if sizes is None else _small(sizes.withColumnRenamed("bytes", "size")),
-            titles=_small(release_schedule(spark, cfg)),
-        ).localCheckpoint()
         popularity = popularity_from_stats(
             stats,
             edge_attributes(requests),
             day,
-            forecast=tomorrow,
-            file_sizes=sizes,
+            local_weight=pc.local_weight,
+            file_sizes=segment_sizes(spark, cfg),
         )
     except BaseException:
         stats.unpersist()
