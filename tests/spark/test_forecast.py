@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
@@ -149,6 +150,8 @@ def _spark_inputs(spark):
     return req, files, titles, regions
 
 
+# Slow: about 80 s here, most of it whole-stage codegen compiling the forecast's deep plan.
+@pytest.mark.slow
 def test_spark_forecast_equals_the_pandas_model(spark) -> None:
     req, files, titles, regions = _spark_inputs(spark)
     got = file_forecast(req, AS_OF, regions=regions, params=PARAMS, files=files, titles=titles)
