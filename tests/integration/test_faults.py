@@ -373,6 +373,8 @@ def test_broker_killed_during_an_upload_batch(clusters, spark, tmp_path, capsys)
 
         def both_ready() -> bool:
             nonlocal query
+            if "error" in second:  # the upload itself failed: say why now, not after the wait
+                raise AssertionError(f"second upload failed: {second['error']!r}")
             if not query.isActive:  # died with the broker: resume from the checkpoint
                 restarts.append(str(query.exception())[:200])
                 query = stream.start(spark, cfg, once=False, log=log, reports=reports)
