@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,8 +33,29 @@ def replication(cfg: Config, live_brokers: int) -> tuple[int, int]:
     return replicas, 2 if replicas >= 3 else 1
 
 
+# How long a topic check rides out retriable admin errors (a leader election takes ~10 s).
+ADMIN_RETRY_S = 30.0
+
+
 def ensure_topic(cfg: Config, topic: str, partitions: int | None = None) -> None:
-    """Create `topic` with the configured partitions and replication unless it exists."""
+    """Create `topic` with the configured partitions and replication unless it exists.
+
+    Why the retry: kafka-python's admin client sends a request to one node it picks and raises
+    a retriable error (e.g. NodeNotReadyError) when that node has just died, instead of asking
+    another; a broker down in a replicated cluster must not fail an upload (test_faults.py)."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + ADMIN_RETRY_S
+    while True:
+        try:
+            return _ensure_topic_once(cfg, topic, partitions)
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def _ensure_topic_once(cfg: Config, topic: str, partitions: int | None) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
