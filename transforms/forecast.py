@@ -21,10 +21,18 @@ that the two give the same numbers on one fixture. A file's expected requests to
 
 Weighted sums are DECIMAL and counts are integers, so a rerun adds the same numbers whatever
 Spark's partitioning: the same ranking, the same manifests. Pure: DataFrames in and out.
+
+Plan size: every part reads the training window, and the files to forecast depend on the title
+demand, so one unbroken plan repeats the same subtrees hundreds of times (3,195 lines, 622
+exchanges on the test fixture; minutes of planning and code generation before a row moves).
+The window is therefore aggregated once (`training_counts`: requests per day, edge and file),
+and `file_forecast` hands each small intermediate to the caller's ``materialise`` (a job passes
+``DataFrame.localCheckpoint``) before the next part joins it back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame
@@ -34,6 +42,8 @@ from pyspark.sql.types import DecimalType
 from vodlake.placement.params import ALL_REGION, CHUNK_BUCKETS, ForecastParams
 
 KEYS: tuple[str, ...] = ("video_id", "rendition", "chunk_idx")
+# Columns of `training_counts`, the input of every part below.
+TRAIN_COLUMNS: tuple[str, ...] = ("age", "edge_id", *KEYS, "n", "size")
 # Columns of `file_forecast`.
 FORECAST_COLUMNS: tuple[str, ...] = ("edge_id", *KEYS, "size", "forecast")
 _EXACT = DecimalType(38, 12)
@@ -47,12 +57,24 @@ def chunk_bucket(chunk_idx: Column) -> Column:
     return out
 
 
-def training_window(requests: DataFrame, as_of: date, params: ForecastParams) -> DataFrame:
-    """Requests of the lookback window ending ``as_of`` with ``age`` (days before as_of)."""
+def training_counts(requests: DataFrame, as_of: date, params: ForecastParams) -> DataFrame:
+    """Requests of the lookback window ending ``as_of``, counted once (TRAIN_COLUMNS).
+
+    Per ``age`` (days before as_of), edge and file: ``n`` requests and ``size``, the largest
+    request seen. Every part of the model needs only these counts, and there are far fewer of
+    them than requests (a file is requested many times a day at an edge).
+    """
     start = as_of - timedelta(days=params.lookback_days - 1)
-    return requests.where(F.col("event_date").between(F.lit(start), F.lit(as_of))).select(
-        F.datediff(F.lit(as_of), F.col("event_date")).alias("age"), "edge_id", *KEYS, "bytes"
+    return (
+        requests.where(F.col("event_date").between(F.lit(start), F.lit(as_of)))
+        .groupBy(F.datediff(F.lit(as_of), F.col("event_date")).alias("age"), "edge_id", *KEYS)
+        .agg(F.count(F.lit(1)).alias("n"), F.max("bytes").cast("long").alias("size"))
     )
+
+
+def _n() -> Column:
+    """Requests in a group of `training_counts` rows."""
+    return F.sum("n")
 
 
 def _weighted(count: Column, age: Column, half_life: float) -> Column:
@@ -67,7 +89,7 @@ def title_demand(
 
     ``regions``: edge_id, region (an edge missing there is a region of its own, ALL_REGION).
     """
-    daily = train.groupBy("age", "edge_id", key).agg(F.count(F.lit(1)).alias("n"))
+    daily = train.groupBy("age", "edge_id", key).agg(_n().alias("n"))
     norm = (
         train.select("age")
         .distinct()
@@ -127,8 +149,8 @@ def chunk_curve(train: DataFrame, files: DataFrame, params: ForecastParams) -> D
     The title's own counts plus ``chunk_prior`` pseudo-requests spread like all titles' counts
     over the title's chunks 0 .. its last chunk in ``files``.
     """
-    pooled = train.groupBy("chunk_idx").agg(F.count(F.lit(1)).alias("pooled"))
-    own = train.groupBy("video_id", "chunk_idx").agg(F.count(F.lit(1)).alias("m"))
+    pooled = train.groupBy("chunk_idx").agg(_n().alias("pooled"))
+    own = train.groupBy("video_id", "chunk_idx").agg(_n().alias("m"))
     rows = (
         files.groupBy("video_id")
         .agg(F.max("chunk_idx").alias("last"))
@@ -153,11 +175,11 @@ def rendition_mix(train: DataFrame, renditions: DataFrame, params: ForecastParam
     ``renditions``: one column ``rendition``, the renditions the files come in.
     """
     frame = train.withColumn("bucket", chunk_bucket(F.col("chunk_idx")))
-    pooled = frame.groupBy("bucket", "rendition").agg(F.count(F.lit(1)).alias("gc"))
+    pooled = frame.groupBy("bucket", "rendition").agg(_n().alias("gc"))
     pooled = pooled.join(pooled.groupBy("bucket").agg(F.sum("gc").alias("gn")), "bucket").select(
         "bucket", "rendition", (F.col("gc") / F.col("gn")).alias("g")
     )
-    own = frame.groupBy("edge_id", "bucket", "rendition").agg(F.count(F.lit(1)).alias("c"))
+    own = frame.groupBy("edge_id", "bucket", "rendition").agg(_n().alias("c"))
     buckets = frame.sparkSession.range(len(CHUNK_BUCKETS)).select(
         F.col("id").cast("int").alias("bucket")
     )
@@ -196,7 +218,7 @@ def release_demand(
     on_day = train.join(F.broadcast(released), "video_id").where(
         F.col("age") == F.datediff(F.lit(as_of), F.col("release_date"))
     )
-    per = on_day.groupBy("edge_id", "video_id").agg(F.count(F.lit(1)).alias("n"))
+    per = on_day.groupBy("edge_id", "video_id").agg(_n().alias("n"))
     past = released.join(on_day.select("video_id").distinct(), "video_id").select(
         F.col("video_id").alias("past_id"),
         F.col("genre").alias("p_genre"),
@@ -264,9 +286,10 @@ def aged_demand(
         .select(
             "video_id",
             (F.datediff(F.lit(as_of), F.col("release_date")) - F.col("age")).alias("since"),
+            "n",
         )
         .groupBy("video_id", "since")
-        .agg(F.count(F.lit(1)).alias("a"))
+        .agg(_n().alias("a"))
     )
     nxt = by_age.select("video_id", (F.col("since") - 1).alias("since"), F.col("a").alias("b"))
     ratios = (
@@ -282,13 +305,17 @@ def aged_demand(
     aged = (
         train.where(F.col("age") == 0)
         .groupBy("edge_id", "video_id")
-        .agg(F.count(F.lit(1)).alias("y"))
+        .agg(_n().alias("y"))
         .join(recent.join(ratios, "since"), "video_id")
         .select("edge_id", "video_id", (F.col("y") * F.col("factor")).alias("aged"))
     )
     return demand.join(aged, ["edge_id", "video_id"], "left").select(
         "edge_id", "video_id", F.coalesce("aged", "demand").alias("demand")
     )
+
+
+def _as_is(df: DataFrame) -> DataFrame:
+    return df
 
 
 def file_forecast(
@@ -299,6 +326,7 @@ def file_forecast(
     params: ForecastParams,
     files: DataFrame | None = None,
     titles: DataFrame | None = None,
+    materialise: Callable[[DataFrame], DataFrame] = _as_is,
 ) -> DataFrame:
     """Expected requests per edge and file on the day after ``as_of`` (FORECAST_COLUMNS).
 
@@ -309,9 +337,13 @@ def file_forecast(
       `segments` table; titles it lacks (and every title without it) use the files requested
       in the window, at their largest request;
     * ``titles``: the release schedule (video_id, release_date, genre, language); without it no
-      title is treated as a release.
+      title is treated as a release;
+    * ``materialise``: applied to each intermediate the later parts read again (the training
+      counts, the title demand, the files, the chunk curves, the rendition mixes); a job passes
+      ``DataFrame.localCheckpoint`` so each part plans against a small table instead of
+      re-planning everything before it. The numbers do not depend on it.
     """
-    train = training_window(requests, as_of, params)
+    train = materialise(training_counts(requests, as_of, params))
     demand = title_demand(train, regions, params)
     if titles is not None:
         tomorrow = F.lit(as_of + timedelta(days=1))
@@ -320,7 +352,8 @@ def file_forecast(
         demand = demand.join(F.broadcast(unreleased), "video_id", "left_anti")
         demand = aged_demand(demand, train, titles, as_of, params)
         demand = demand.unionByName(release_demand(train, titles, launching, as_of))
-    seen = train.groupBy(*KEYS).agg(F.max("bytes").alias("size"))
+    demand = materialise(demand)
+    seen = train.groupBy(*KEYS).agg(F.max("size").alias("size"))
     if files is not None:
         # Titles the catalog does not list (e.g. played from another catalog) keep the files
         # they were requested in: a forecast never loses a title for a missing catalog row.
@@ -329,11 +362,13 @@ def file_forecast(
         )
     else:
         files = seen
-    files = files.select(*KEYS, F.col("size").cast("long")).join(
-        demand.select("video_id").distinct(), "video_id", "left_semi"
+    files = materialise(
+        files.select(*KEYS, F.col("size").cast("long")).join(
+            demand.select("video_id").distinct(), "video_id", "left_semi"
+        )
     )
-    curve = chunk_curve(train, files, params)
-    mix = rendition_mix(train, files.select("rendition"), params)
+    curve = materialise(chunk_curve(train, files, params))
+    mix = materialise(rendition_mix(train, files.select("rendition"), params))
     return (
         files.join(curve, ["video_id", "chunk_idx"])
         .withColumn("bucket", chunk_bucket(F.col("chunk_idx")))
@@ -351,6 +386,7 @@ def file_forecast(
 
 __all__ = [
     "FORECAST_COLUMNS",
+    "TRAIN_COLUMNS",
     "aged_demand",
     "chunk_bucket",
     "chunk_curve",
@@ -358,5 +394,5 @@ __all__ = [
     "release_demand",
     "rendition_mix",
     "title_demand",
-    "training_window",
+    "training_counts",
 ]

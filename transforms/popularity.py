@@ -4,15 +4,11 @@ Popularity follows Netflix's definition: bytes streamed from a file divided by t
 i.e. how many times the file was read in full that day. It is also the knapsack density a
 placement ranks by (forecast hit bytes per stored byte), which is why it is the unit here.
 
-Trend and forecast are decayed averages over the lookback window: day ``d`` weighs
-``0.5 ** ((as_of - d) / half_life)``, normalised by the weights of the days that have data, so a
-value reads as "reads per day". The forecast for tomorrow pools evidence hierarchically, because
-one edge sees each chunk file only a few times a day and per-file counts are mostly noise:
-
-* the file's share of its title's demand comes from every edge (chunk position and rendition mix
-  are properties of the title and the audience, not of one site);
-* the title's demand at the edge blends the edge's own history (``local_weight``) with the
-  title's demand on all edges scaled to the edge's share of all traffic.
+The trend is a decayed average over the lookback window: day ``d`` weighs
+``0.5 ** ((as_of - d) / half_life)``, normalised by the weights of the days that have data, so it
+reads as "reads per day". The forecast for tomorrow comes from `vodlake.transforms.forecast`
+(title demand per edge shrunk toward its region, the title's chunk drop-off, the edge's
+rendition mix, the release schedule); this module joins it to the day's figures.
 
 All weighted sums are DECIMAL, so they are exact and do not depend on the order in which Spark
 adds partial sums: a rerun gives identical doubles, hence identical rankings and manifests.
@@ -160,48 +156,42 @@ def popularity_from_stats(
     attributes: DataFrame,
     as_of: date | str,
     *,
-    local_weight: float,
+    forecast: DataFrame,
     file_sizes: DataFrame | None = None,
 ) -> DataFrame:
-    """Gold popularity rows from `edge_file_stats` and `edge_attributes` (see `popularity`)."""
-    day = _as_date(as_of)
-    if not 0.0 <= local_weight <= 1.0:
-        raise ValueError(f"local_weight must be within [0, 1] (got {local_weight})")
-    per_file = stats.groupBy(*OBJECT_KEYS).agg(
-        F.sum("e_o").alias("g_o"),
-        F.max("max_bytes").alias("seen_bytes"),
-        F.first("total_w").alias("total_w"),
-    )
-    per_edge_title = stats.groupBy("edge_id", "video_id").agg(F.sum("e_o").alias("e_v"))
-    per_title = per_edge_title.groupBy("video_id").agg(F.sum("e_v").alias("g_v"))
-    per_edge = per_edge_title.groupBy("edge_id").agg(F.sum("e_v").alias("e_e"))
-    everything = per_edge.agg(F.sum("e_e").alias("g"))
+    """Gold popularity rows from `edge_file_stats`, `edge_attributes` and tomorrow's forecast.
 
+    ``forecast``: `vodlake.transforms.forecast.file_forecast` rows (edge_id, video_id,
+    rendition, chunk_idx, size, forecast), expected requests of each file the day after
+    ``as_of``. A request reads the whole chunk file, so expected requests are expected reads:
+    the same unit as popularity, and the density a placement ranks by.
+    """
+    day = _as_date(as_of)
+    per_file = stats.groupBy(*OBJECT_KEYS).agg(F.max("max_bytes").alias("seen_bytes"))
     if file_sizes is not None:
         known = file_sizes.select(*OBJECT_KEYS, F.col("bytes").alias("known_bytes"))
         per_file = per_file.join(known, list(OBJECT_KEYS), "left")
         size = F.coalesce(F.col("known_bytes"), F.col("seen_bytes"))
     else:
         size = F.col("seen_bytes")
-    per_file = per_file.withColumn("file_bytes", size.cast("long"))
-    edges = per_edge.crossJoin(everything).join(F.broadcast(attributes), "edge_id", "left")
-
-    def ratio(num: str, den: str) -> Column:
-        return F.coalesce(F.col(num).cast("double") / F.col(den).cast("double"), F.lit(0.0))
-
-    # The edge's expected share of a title's demand (own history blended with its share of
-    # all traffic), times the title's demand for each file, over the file's size.
-    edge_share = F.lit(local_weight) * ratio("e_v", "g_v") + F.lit(1.0 - local_weight) * ratio(
-        "e_e", "g"
+    per_file = per_file.select(*OBJECT_KEYS, size.cast("long").alias("stats_bytes"))
+    total_w = stats.agg(F.first("total_w").alias("total_w"))
+    tomorrow = forecast.select(
+        "edge_id", *OBJECT_KEYS, F.col("size").alias("forecast_bytes"), "forecast"
     )
-    reads = F.col("total_w") * F.col("file_bytes").cast("double")
     rows = (
-        F.broadcast(edges)
-        .crossJoin(per_file)
-        .join(F.broadcast(per_title), "video_id")
-        .join(F.broadcast(per_edge_title), ["edge_id", "video_id"], "left")
-        .join(stats.drop("max_bytes", "total_w"), ["edge_id", *OBJECT_KEYS], "left")
-        .select(
+        stats.drop("max_bytes", "total_w")
+        .join(tomorrow, ["edge_id", *OBJECT_KEYS], "full_outer")
+        .join(per_file, list(OBJECT_KEYS), "left")
+        .crossJoin(F.broadcast(total_w))
+        .join(F.broadcast(attributes), "edge_id", "left")
+        .withColumn("file_bytes", F.coalesce("stats_bytes", "forecast_bytes").cast("long"))
+    )
+    trend = F.coalesce(F.col("e_o").cast("double"), F.lit(0.0)) / (
+        F.col("total_w") * F.col("file_bytes").cast("double")
+    )
+    return (
+        rows.select(
             F.lit(day).alias("date"),
             "edge_id",
             "region",
@@ -214,12 +204,12 @@ def popularity_from_stats(
             (F.coalesce("day_bytes", F.lit(0)) / F.col("file_bytes").cast("double")).alias(
                 "popularity"
             ),
-            (F.coalesce(F.col("e_o").cast("double"), F.lit(0.0)) / reads).alias("trend"),
-            (edge_share * F.col("g_o").cast("double") / reads).alias("forecast"),
+            F.coalesce(trend, F.lit(0.0)).alias("trend"),
+            F.coalesce("forecast", F.lit(0.0)).alias("forecast"),
         )
         .where((F.col("trend") > 0) | (F.col("forecast") > 0))
+        .select(*[F.col(f.name).cast(f.dataType) for f in GOLD_POPULARITY.fields])
     )
-    return rows.select(*[F.col(f.name).cast(f.dataType) for f in GOLD_POPULARITY.fields])
 
 
 def popularity(
@@ -228,20 +218,20 @@ def popularity(
     *,
     half_life_days: float,
     lookback_days: int,
-    local_weight: float,
+    forecast: DataFrame,
     file_sizes: DataFrame | None = None,
 ) -> DataFrame:
     """Gold popularity of ``as_of`` (GOLD_POPULARITY columns), from `chunk_requests` rows.
 
-    Rows: every edge with traffic in the window x every file requested anywhere in the window
-    (a file never seen at an edge can still be forecast there from the other edges), keeping
-    only rows with something to say (trend or forecast above zero).
+    Rows: every edge x file requested at that edge in the window or forecast there tomorrow
+    (a file never seen at an edge, or a title launching tomorrow, can be forecast from other
+    edges and earlier releases), keeping only rows with something to say.
 
     * requests, bytes, sessions, popularity: the as-of day at that edge (zero when not requested)
     * file_bytes: from ``file_sizes`` (video_id, rendition, chunk_idx, bytes) when it knows the
-      file, else the largest request seen for it in the window
+      file, else the largest request seen for it in the window, else the forecast's size
     * trend: decayed average daily popularity of the file at the edge
-    * forecast: expected popularity tomorrow, pooled as described in the module docstring
+    * forecast: ``forecast``'s expected reads tomorrow (`vodlake.transforms.forecast`)
 
     Jobs call `edge_file_stats` and `popularity_from_stats` themselves to persist the stats.
     """
@@ -252,7 +242,7 @@ def popularity(
     start = day - timedelta(days=lookback_days - 1)
     window = requests.where(F.col("event_date").between(F.lit(start), F.lit(day)))
     return popularity_from_stats(
-        stats, edge_attributes(window), day, local_weight=local_weight, file_sizes=file_sizes
+        stats, edge_attributes(window), day, forecast=forecast, file_sizes=file_sizes
     )
 
 

@@ -255,9 +255,17 @@ class PlacementConf(_Section):
     trend_half_life_days: float = Field(2.0, gt=0)
     # Days of silver the trend and forecast look back over (weights beyond it are negligible).
     trend_lookback_days: int = Field(7, ge=1)
-    # Forecast blend: this share from the edge's own demand for a title, the rest from the
-    # title's demand on all edges scaled to the edge's traffic (small edges are noisy alone).
-    local_weight: float = Field(0.5, ge=0, le=1)
+    # Tomorrow's forecast (vodlake.placement.params.ForecastParams, shared by the nightly Spark
+    # chain and the offline evaluator): decay of the title demand, prior strengths (requests)
+    # shrinking an edge toward its region and a region toward all edges, pseudo-requests
+    # pulling a title's chunk curve and an edge's rendition mix to the pooled ones, and the
+    # age (days) until which a release follows the decay of earlier releases.
+    forecast_half_life_days: float = Field(0.5, gt=0)
+    edge_prior_requests: float = Field(20_000.0, ge=0)
+    region_prior_requests: float = Field(50_000.0, ge=0)
+    chunk_prior: float = Field(40.0, gt=0)
+    mix_prior: float = Field(200.0, gt=0)
+    release_age_days: int = Field(4, ge=0)
     early_chunk_weight: float = Field(1.5, ge=1.0)
     early_chunks: int = Field(8, ge=0)
     min_swap_gain: float = Field(0.05, ge=0)

@@ -1,7 +1,8 @@
-"""Gold popularity on hand-made requests: counts, popularity, decayed trend, pooled forecast.
+"""Gold popularity on hand-made requests: counts, popularity, decayed trend, joined forecast.
 
 Two days, two edges, three files; half-life 1 day, so yesterday weighs 0.5 and today 1 and the
-normaliser is 1.5. Every expected number below is written out from those weights.
+normaliser is 1.5. Every expected number below is written out from those weights. The forecast
+itself is tests/spark/test_forecast.py's subject; here a hand-made one is joined.
 """
 
 from __future__ import annotations
@@ -132,9 +133,26 @@ def _expected(spark, rows):
     return spark.createDataFrame(rows, GOLD_POPULARITY)
 
 
-def test_popularity_trend_and_forecast_by_hand(spark, silver) -> None:
+# Tomorrow's forecast (file_forecast's columns): v7 launches tomorrow, so it was never requested.
+FORECAST = [
+    ("e1", "v1", "r", 0, 100, 3.0),
+    ("e2", "v1", "r", 1, 50, 0.5),
+    ("e1", "v7", "r", 0, 70, 1.25),
+]
+
+
+@pytest.fixture(scope="module")
+def forecast(spark):
+    return spark.createDataFrame(
+        FORECAST,
+        "edge_id string, video_id string, rendition string, chunk_idx int, size long, "
+        "forecast double",
+    )
+
+
+def test_popularity_trend_and_forecast_by_hand(spark, silver, forecast) -> None:
     got = popularity(
-        chunk_requests(silver), D2, half_life_days=1.0, lookback_days=2, local_weight=0.5
+        chunk_requests(silver), D2, half_life_days=1.0, lookback_days=2, forecast=forecast
     )
     W = 1.5  # weights of the two days with data: 0.5 + 1
     # decayed bytes per edge x file: e1 v1/r/0 = .5*200 + 200; e1 v2/r/0 = 40;
@@ -146,42 +164,37 @@ def test_popularity_trend_and_forecast_by_hand(spark, silver) -> None:
         ("e2", "v1", 0): 100.0,
         ("e2", "v9", 0): 10.0,
     }
-    g_o = {("v1", 0): 400.0, ("v1", 1): 25.0, ("v2", 0): 40.0, ("v9", 0): 10.0}
-    size = {("v1", 0): 100, ("v1", 1): 50, ("v2", 0): 40, ("v9", 0): 10}
-    e_v = {("e1", "v1"): 300.0, ("e1", "v2"): 40.0, ("e2", "v1"): 125.0, ("e2", "v9"): 10.0}
-    g_v = {"v1": 425.0, "v2": 40.0, "v9": 10.0}
-    e_e = {"e1": 340.0, "e2": 135.0}
-    g = 475.0
+    size = {("v1", 0): 100, ("v1", 1): 50, ("v2", 0): 40, ("v9", 0): 10, ("v7", 0): 70}
     today = {  # requests, bytes, sessions on D2
         ("e1", "v1", 0): (2, 200, 1),
         ("e1", "v2", 0): (1, 40, 1),
         ("e2", "v1", 0): (1, 100, 1),
         ("e2", "v9", 0): (1, 10, 1),
     }
+    tomorrow = {(e, v, c): f for e, v, _, c, _, f in FORECAST}
     attrs = {"e1": ("r1", "i1"), "e2": ("r2", "i2")}
     rows = []
-    for edge in ("e1", "e2"):
-        for video, chunk in size:
-            share = 0.5 * e_v.get((edge, video), 0.0) / g_v[video] + 0.5 * e_e[edge] / g
-            n, b, s = today.get((edge, video, chunk), (0, 0, 0))
-            file_bytes = size[(video, chunk)]
-            rows.append(
-                (
-                    D2,
-                    edge,
-                    *attrs[edge],
-                    video,
-                    "r",
-                    chunk,
-                    n,
-                    b,
-                    s,
-                    file_bytes,
-                    b / file_bytes,
-                    e_o.get((edge, video, chunk), 0.0) / (W * file_bytes),
-                    share * g_o[(video, chunk)] / (W * file_bytes),
-                )
+    # Rows: what an edge requested in the window, and what it is forecast to request tomorrow.
+    for edge, video, chunk in sorted(set(e_o) | set(tomorrow)):
+        n, b, s = today.get((edge, video, chunk), (0, 0, 0))
+        file_bytes = size[(video, chunk)]
+        rows.append(
+            (
+                D2,
+                edge,
+                *attrs[edge],
+                video,
+                "r",
+                chunk,
+                n,
+                b,
+                s,
+                file_bytes,
+                b / file_bytes,
+                e_o.get((edge, video, chunk), 0.0) / (W * file_bytes),
+                tomorrow.get((edge, video, chunk), 0.0),
             )
+        )
     assertDataFrameEqual(got, _expected(spark, rows), rtol=1e-9)
     # spot-check one figure fully by hand: e1 reads v1/r/0 (300 / 1.5 / 100) = 2 times a day
     row = got.where((F.col("edge_id") == "e1") & (F.col("video_id") == "v1")).where(
@@ -190,7 +203,7 @@ def test_popularity_trend_and_forecast_by_hand(spark, silver) -> None:
     assert row.first()["trend"] == pytest.approx(2.0)
 
 
-def test_known_file_sizes_win_over_observed_ones(spark, silver) -> None:
+def test_known_file_sizes_win_over_observed_ones(spark, silver, forecast) -> None:
     sizes = spark.createDataFrame(
         [("v1", "r", 0, 125)], "video_id string, rendition string, chunk_idx int, bytes long"
     )
@@ -199,28 +212,25 @@ def test_known_file_sizes_win_over_observed_ones(spark, silver) -> None:
         D2,
         half_life_days=1.0,
         lookback_days=2,
-        local_weight=1.0,
+        forecast=forecast,
         file_sizes=sizes,
     )
     row = got.where("edge_id = 'e1' AND video_id = 'v1' AND chunk_idx = 0").first()
     assert row["file_bytes"] == 125
     assert row["popularity"] == pytest.approx(200 / 125)
     assert row["trend"] == pytest.approx(300 / 1.5 / 125)
-    # local_weight 1: the forecast is the edge's own share of the title only
-    assert row["forecast"] == pytest.approx(300 / 425 * 400 / 1.5 / 125)
-    # and a file the edge never served of a title it never watched gets no row at all
+    assert row["forecast"] == pytest.approx(3.0)
+    # a file the edge never served and is not forecast to gets no row at all
     assert got.where("edge_id = 'e1' AND video_id = 'v9'").count() == 0
 
 
-def test_a_rerun_gives_identical_rows(silver) -> None:
-    args = {"half_life_days": 2.0, "lookback_days": 7, "local_weight": 0.5}
+def test_a_rerun_gives_identical_rows(silver, forecast) -> None:
+    args = {"half_life_days": 2.0, "lookback_days": 7, "forecast": forecast}
     first = popularity(chunk_requests(silver), D2, **args).collect()
     again = popularity(chunk_requests(silver).repartition(3), D2, **args).collect()
     assert sorted(first) == sorted(again)
 
 
-def test_bad_parameters_are_refused(silver) -> None:
+def test_bad_parameters_are_refused(silver, forecast) -> None:
     with pytest.raises(ValueError, match="lookback_days"):
-        popularity(chunk_requests(silver), D2, half_life_days=1, lookback_days=0, local_weight=0)
-    with pytest.raises(ValueError, match="local_weight"):
-        popularity(chunk_requests(silver), D2, half_life_days=1, lookback_days=1, local_weight=2)
+        popularity(chunk_requests(silver), D2, half_life_days=1, lookback_days=0, forecast=forecast)

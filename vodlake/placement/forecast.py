@@ -19,6 +19,8 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake import fs
 from vodlake.lake.tables import Tables
+from vodlake.placement.params import ForecastParams
+from vodlake.transforms.forecast import file_forecast
 from vodlake.transforms.popularity import (
     chunk_requests,
     edge_attributes,
@@ -84,25 +86,96 @@ def report_invalid(silver: DataFrame, log: Log) -> int:
     return total
 
 
+def forecast_params(cfg: Config, lookback_days: int) -> ForecastParams:
+    """The configured forecast knobs (the same dataclass the offline evaluator uses)."""
+    pc = cfg.placement
+    return ForecastParams(
+        half_life_days=pc.forecast_half_life_days,
+        lookback_days=lookback_days,
+        edge_prior_requests=pc.edge_prior_requests,
+        region_prior_requests=pc.region_prior_requests,
+        chunk_prior=pc.chunk_prior,
+        mix_prior=pc.mix_prior,
+        release_age_days=pc.release_age_days,
+    )
+
+
+def edge_regions(spark: SparkSession, cfg: Config) -> DataFrame:
+    """edge_id -> region of the configured edges (demand is shrunk toward the region)."""
+    return spark.createDataFrame(
+        [(e.id, e.region) for e in cfg.topology.edges], "edge_id string, region string"
+    )
+
+
+def release_schedule(spark: SparkSession, cfg: Config) -> DataFrame | None:
+    """The catalog's titles with their release date (UTC), first genre and language.
+
+    None without a `videos` table. A table made before `release_at` existed reads as no
+    scheduled release (the column is added, null, the next time the catalog writes).
+    """
+    tables = Tables(cfg)
+    if not tables.exists(spark, "videos"):
+        return None
+    videos = tables.read(spark, "videos").where(F.col("status") != "deleted")
+    release = (
+        F.to_date(F.col("release_at"))
+        if "release_at" in videos.columns
+        else F.lit(None).cast("date")
+    )
+    return videos.select(
+        "video_id",
+        release.alias("release_date"),
+        F.element_at(F.col("genres"), 1).alias("genre"),
+        "language",
+    )
+
+
+def _checkpoint(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept in memory, its plan cut: later parts plan against a leaf."""
+    return df.localCheckpoint()
+
+
+def _small(df: DataFrame | None) -> DataFrame | None:
+    """A small catalog table read once into memory: the forecast's plan refers to it several
+    times, and each Delta scan there would plan (and read) the table again."""
+    return None if df is None else _checkpoint(df)
+
+
 def forecast_popularity(
     spark: SparkSession, cfg: Config, requests: DataFrame, day: date, lookback_days: int
 ) -> tuple[DataFrame, DataFrame]:
-    """(per edge x file stats, cached; popularity with trend and forecast) as of ``day``.
+    """(per edge x file stats, cached; gold popularity with tomorrow's forecast) as of ``day``.
 
-    The nightly job writes this as gold and the evaluation judges the same forecast, so both
-    build it here. The caller unpersists the stats.
+    The forecast (`vodlake.transforms.forecast.file_forecast`) reads the catalog: every file
+    of the `segments` table and the release schedule of `videos`, so a title launching on
+    ``day`` + 1 is forecast and placed before launch. The nightly job writes this as gold and
+    the evaluation judges the same forecast, so both build it here. The caller unpersists the
+    stats.
     """
     pc = cfg.placement
+    sizes = segment_sizes(spark, cfg)
     stats = edge_file_stats(
         requests, day, half_life_days=pc.trend_half_life_days, lookback_days=lookback_days
     ).persist()
     try:
+        # Each small intermediate (training counts, title demand, files, chunk curves,
+        # rendition mixes) and the result are materialised: one unbroken plan repeats the
+        # same subtrees hundreds of times and sat in planning and code generation for minutes.
+        tomorrow = file_forecast(
+            requests,
+            day,
+            regions=edge_regions(spark, cfg),
+            params=forecast_params(cfg, lookback_days),
+            files=None if sizes is None else _small(sizes.withColumnRenamed("bytes", "size")),
+            titles=_small(release_schedule(spark, cfg)),
+            materialise=_checkpoint,
+        ).localCheckpoint()
         popularity = popularity_from_stats(
             stats,
             edge_attributes(requests),
             day,
-            local_weight=pc.local_weight,
-            file_sizes=segment_sizes(spark, cfg),
+            forecast=tomorrow,
+            file_sizes=sizes,
         )
     except BaseException:
         stats.unpersist()
