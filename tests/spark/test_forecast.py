@@ -2,8 +2,9 @@
 
 One hand-made week: three edges in two regions, two renditions, old titles, earlier releases
 (one of them recent), two titles launching tomorrow and one launching later that leaked a few
-preview requests. The Spark transforms must give the pandas model's numbers; the nightly chain
-on the same lake must fill the launching titles before launch, and a rerun must change nothing.
+preview requests. The nightly chain on that lake must forecast the pandas model's numbers
+(one run checks the Spark transforms, the job's materialised plan and the knobs it reads), fill
+the launching titles before launch, and change nothing when rerun.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from vodlake import schemas
 from vodlake.placement import model
 from vodlake.placement.params import ForecastParams
-from vodlake.transforms.forecast import file_forecast
 
 D0 = date(2026, 11, 1)
 AS_OF = D0 + timedelta(days=3)  # train days 0..3, forecast day 4
@@ -121,76 +122,6 @@ def _catalog() -> model.Catalog:
 REQUESTS = _requests()
 
 
-def _spark_inputs(spark):
-    req = spark.createDataFrame(
-        [
-            (
-                D0 + timedelta(days=int(r.day)),
-                r.edge_id,
-                r.video_id,
-                r.rendition,
-                int(r.chunk_idx),
-                int(r.size),
-            )
-            for r in REQUESTS.itertuples()
-        ],
-        "event_date date, edge_id string, video_id string, rendition string, chunk_idx int, "
-        "bytes long",
-    )
-    cat = _catalog()
-    files = spark.createDataFrame(
-        cat.files.drop(columns="object_id"),
-        "video_id string, rendition string, chunk_idx int, size long",
-    )
-    titles = spark.createDataFrame(
-        [
-            (v, None if t[2] is None else D0 + timedelta(days=t[2]), t[1], t[0])
-            for v, t in TITLES.items()
-        ],
-        "video_id string, release_date date, genre string, language string",
-    )
-    regions = spark.createDataFrame(list(REGIONS.items()), "edge_id string, region string")
-    return req, files, titles, regions
-
-
-def test_spark_forecast_equals_the_pandas_model(spark) -> None:
-    req, files, titles, regions = _spark_inputs(spark)
-    # Materialised between parts as the nightly job does: the unbroken plan takes minutes to
-    # plan and compile (the numbers do not depend on it).
-    got = file_forecast(
-        req,
-        AS_OF,
-        regions=regions,
-        params=PARAMS,
-        files=files,
-        titles=titles,
-        materialise=lambda df: df.localCheckpoint(),
-    )
-    got = got.select(
-        "edge_id",
-        F.concat_ws("/", "video_id", "rendition", F.col("chunk_idx").cast("string")).alias(
-            "object_id"
-        ),
-        "size",
-        "forecast",
-    )
-    want = model.forecast(
-        REQUESTS[["day", "edge_id", "object_id", "size"]],
-        TARGET,
-        regions=REGIONS,
-        catalog=_catalog(),
-        params=PARAMS,
-    )
-    assert len(want) > 100  # the fixture exercises every part, not an empty corner
-    videos = {o.split("/")[0] for o in want["object_id"]}
-    assert {"new1", "new2", "rel3"} <= videos and "late" not in videos
-    expected = spark.createDataFrame(
-        want.astype({"size": "int64"}),
-        "edge_id string, object_id string, size long, forecast double",
-    )
-    assertDataFrameEqual(got, expected, rtol=1e-9)
-
-
 def _write_lake(spark, cfg) -> None:
     """Silver with the fixture's requests, and the catalog: videos (release_at) and segments."""
     from vodlake.lake.tables import Tables
@@ -257,7 +188,9 @@ def _write_lake(spark, cfg) -> None:
         )
 
 
-def test_nightly_fills_a_release_before_launch_and_a_rerun_changes_nothing(
+# Slow: two nightly runs (popularity + placement), about 100 s on a loaded 2-core machine.
+@pytest.mark.slow
+def test_nightly_forecasts_like_pandas_fills_a_release_before_launch_and_reruns_the_same(
     spark, tmp_path: Path
 ) -> None:
     from vodlake.config import load_config
@@ -295,6 +228,31 @@ def test_nightly_fills_a_release_before_launch_and_a_rerun_changes_nothing(
 
     nightly.run(spark, cfg, AS_OF, steps=("popularity", "placement"), log=log.append)
     first, docs = placed(), manifests()
+    # The job's forecast (transforms/forecast.py, materialised part by part) is the pandas
+    # model's, number for number, with the knobs and catalog the job read from config and lake.
+    want = model.forecast(
+        REQUESTS[["day", "edge_id", "object_id", "size"]],
+        TARGET,
+        regions=REGIONS,
+        catalog=_catalog(),
+        params=PARAMS,
+    )
+    assert len(want) > 100  # the fixture exercises every part, not an empty corner
+    videos = {o.split("/")[0] for o in want["object_id"]}
+    assert {"new1", "new2", "rel3"} <= videos and "late" not in videos
+    gold = Tables(cfg).read(spark, "gold_popularity").where(F.col("forecast") > 0)
+    got = gold.select(
+        "edge_id",
+        F.concat_ws("/", "video_id", "rendition", F.col("chunk_idx").cast("string")).alias(
+            "object_id"
+        ),
+        "forecast",
+    )
+    expected = spark.createDataFrame(
+        want[["edge_id", "object_id", "forecast"]],
+        "edge_id string, object_id string, forecast double",
+    )
+    assertDataFrameEqual(got, expected, rtol=1e-9)
     for edge in REGIONS:
         doc = json.loads(docs[f"{edge}.json"])
         assert doc["fill_for"] == str(AS_OF + timedelta(days=1))
