@@ -42,6 +42,9 @@ def test_config_caps_the_cache_at_capacity_minus_prefill(tmp_path: Path) -> None
     assert f"listen 127.0.1.1:{cfg.edges.port};" in text
     # a store fuller than capacity still leaves the cache its floor, never a negative size
     assert f"max_size={edges.MIN_CACHE_BYTES} " in edges.render(cfg, lay, held=10**13)
+    # storage-fair: a store filled to its room leaves the cache exactly the rest of capacity
+    room = edges.prefill_room(edge)
+    assert room + edges.cache_max_bytes(edge, room) == edge.capacity_bytes
 
 
 def test_path_rules_refuse_traversal_and_accept_packager_names() -> None:

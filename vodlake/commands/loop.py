@@ -21,6 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=d.speed, help="media s per wall s")
     parser.add_argument("--titles", type=int, default=d.titles, help="real transcoded titles")
     parser.add_argument(
+        "--synthetic", type=int, default=d.synthetic,
+        help="synthetic load titles (segment-sized random bytes, labelled synthetic)",
+    )  # fmt: skip
+    parser.add_argument(
         "--capacity-share", type=float, default=d.capacity_share,
         help="each edge's capacity as a share of the catalog's bytes",
     )  # fmt: skip
@@ -40,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     size = loop.LoopSize(
         days=args.days, clients=args.clients, minutes=args.minutes, speed=args.speed,
-        titles=args.titles, capacity_share=args.capacity_share, seed=args.seed,
+        titles=args.titles, synthetic=args.synthetic, capacity_share=args.capacity_share,
+        seed=args.seed,
     )  # fmt: skip
     spark = spark_from(args, loop.loop_config(cfg), "vodlake-loop")
     result = loop.run(spark, cfg, size, args.run)

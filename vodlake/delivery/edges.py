@@ -217,6 +217,15 @@ def cache_max_bytes(edge: EdgeConf, held: int) -> int:
     return max(edge.capacity_bytes - held, MIN_CACHE_BYTES)
 
 
+def prefill_room(edge: EdgeConf) -> int:
+    """Bytes the prefill store may hold: the capacity less the pull-through cache's floor.
+
+    Why: the cache keeps at least MIN_CACHE_BYTES whatever the store holds, so a store filled
+    to the whole capacity would make the edge hold capacity + floor, more than an edge that
+    only pulls through; stopping the fill here keeps every edge at its capacity."""
+    return max(0, edge.capacity_bytes - MIN_CACHE_BYTES)
+
+
 # --- how nginx really bounds the cache (what a prediction of an edge must replay) -------------
 # nginx's cache manager process trims the cache to max_size only when it wakes: at once when it
 # starts (nginx start or reload), then, while the cache is below max_size, every 10 s (the wait

@@ -313,7 +313,7 @@ def apply_plan(
             if stop_reason is None and moved + size > plan.budget_bytes:
                 stop_reason = f"fill budget {plan.budget_bytes} B of {plan.date} reached"
             if stop_reason is None and held_bytes - (have or 0) + size > plan.capacity_bytes:
-                stop_reason = f"capacity {plan.capacity_bytes} B reached"
+                stop_reason = f"prefill room {plan.capacity_bytes} B reached"
             if stop_reason is not None:
                 journal.add(f, "deferred", size=size, reason=stop_reason)
                 continue

@@ -112,7 +112,7 @@ def build_plans(
             edge_id=lay.edge.id,
             date=day.isoformat(),
             budget_bytes=int(doc.get("fill_budget_bytes") or lay.edge.fill_budget_bytes),
-            capacity_bytes=lay.edge.capacity_bytes,
+            capacity_bytes=edges.prefill_room(lay.edge),  # the cache's floor stays free
         )
         seen: set[str] = set()
         for entry in doc["keep"] + doc["add"]:

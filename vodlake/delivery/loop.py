@@ -30,8 +30,16 @@ the end of day 1); this model agreed on every request but a handful.
 
 Everything runs in the loop's own namespace (topics `loop.*`, data under <home>/loop, origin
 prefix <origin>/loop, edges on 127.0.14.N, its own steering): production is never touched.
-The catalog is real transcodes only (short generated clips), built once and kept across runs;
-the telemetry tables, checkpoints, topics and edge state are reset at every run.
+The catalog is a few real transcodes (short generated clips) and, for load, many SYNTHETIC titles
+(sample_catalog.build_synthetic: a real title's playlists and segment sizes over random bytes,
+labelled synthetic in the catalog and in the output), so it has a Zipf long tail larger than an
+edge; it is built once and kept across runs. The telemetry tables, checkpoints, topics and edge
+state are reset at every run.
+
+Storage-fair A/B: every edge holds `capacity` bytes. A pull-through edge's cache gets all of
+it; on a prefill edge the fill stops at capacity less the cache's floor (edges.prefill_room)
+and the cache gets the rest. Players draw day k from one seed's popularity model (its day k),
+so both arms see the same mix of clients (one ISP each, equal populations) and titles.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ ISPS = ("comcast", "verizon")
 PREFIXES = {"comcast": "127.20.0.0/16", "verizon": "127.21.0.0/16"}
 CATALOG_TABLES = ("demo_events", "videos", "renditions", "segments", "sync_state")
 HIT = ("PREFILL", "HIT")
+SYNTHETIC_OBJECTS = "videos/synth-"  # sample_catalog.SYNTHETIC_PREFIX under the edges' /videos/
 
 
 @dataclass(frozen=True)
@@ -67,10 +76,14 @@ class LoopSize:
     clients: int = 4
     minutes: float = 0.3
     speed: float = 8.0
-    titles: int = 6
+    titles: int = 6  # real transcodes (generated clips)
     seconds: float = 16.0
-    # each edge holds this share of the catalog's bytes: below a day's working set, so LRU evicts
-    capacity_share: float = 0.12
+    # segment-sized synthetic titles shaped like the real ones (sample_catalog.build_synthetic):
+    # the catalog's long tail, which a handful of real clips cannot make
+    synthetic: int = 54
+    # each edge holds this share of the catalog's video bytes: below a day's working set, so
+    # LRU evicts; it must stay well above the cache floor (edges.MIN_CACHE_BYTES)
+    capacity_share: float = 0.06
     seed: int = 1
 
 
@@ -145,24 +158,42 @@ def arms(cfg: Config, run: int) -> dict[str, list[str]]:
 # --- catalog and reset ------------------------------------------------------------------------
 
 
-def ensure_catalog(spark: Any, cfg: Config, size: LoopSize, log: Log) -> int:
-    """Ready titles (real transcodes, built on the first run); returns the catalog's bytes."""
+def ensure_catalog(spark: Any, cfg: Config, size: LoopSize, log: Log) -> dict[str, int]:
+    """Ready titles: real transcodes, then synthetic ones (built when missing, kept across
+    runs); returns their counts and the catalog's video segment bytes (what players fetch)."""
     from pyspark.sql import functions as F
 
-    from vodlake.delivery.sample_catalog import build_catalog
+    from vodlake.delivery.sample_catalog import SYNTHETIC_PREFIX, build_catalog, build_synthetic
     from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)
-    ready = 0
-    if tables.exists(spark, "videos"):
-        ready = tables.read(spark, "videos").where(F.col("status") == "ready").count()
-    if ready < size.titles:
-        log(f"catalog: transcoding {size.titles - ready} generated clips of {size.seconds:.0f}s")
+
+    def counts() -> tuple[int, int]:
+        if not tables.exists(spark, "videos"):
+            return 0, 0
+        ready = tables.read(spark, "videos").where(F.col("status") == "ready")
+        synth = F.col("video_id").startswith(SYNTHETIC_PREFIX)
+        return ready.where(~synth).count(), ready.where(synth).count()
+
+    real, synthetic = counts()
+    if real < size.titles:
+        log(f"catalog: transcoding {size.titles - real} generated clips of {size.seconds:.0f}s")
         media = Path(cfg.paths.home) / "media"
-        build_catalog(spark, cfg, media, size.titles - ready, size.seconds, first=ready)
-    total = tables.read(spark, "segments").agg(F.sum("bytes")).first()[0] or 0
-    log(f"catalog: {max(ready, size.titles)} real transcoded titles, {total:,} B of segments")
-    return int(total)
+        build_catalog(spark, cfg, media, size.titles - real, size.seconds, first=real)
+    if synthetic < size.synthetic:
+        log(f"catalog: adding {size.synthetic - synthetic} synthetic titles (random bytes)")
+        build_synthetic(spark, cfg, synthetic, size.synthetic - synthetic)
+    real, synthetic = counts()
+    video = tables.read(spark, "renditions").where(F.col("kind") == "video")
+    segs = tables.read(spark, "segments").join(
+        video.select("video_id", "rendition"), ["video_id", "rendition"]
+    )
+    total = int(segs.agg(F.sum("bytes")).first()[0] or 0)
+    log(
+        f"catalog: {real} real transcoded titles + {synthetic} SYNTHETIC titles (segment-sized"
+        f" random bytes shaped like the real ones), {total:,} B of video segments"
+    )
+    return {"real": real, "synthetic": synthetic, "bytes": total}
 
 
 def reset(spark: Any, cfg: Config, previous_run: int) -> None:
@@ -439,6 +470,9 @@ def measure(
             every = mine[mine["day"] == d.index]
             rows = every[every["segment"]]
             served = int(rows["bytes"].sum())
+            synthetic = int(
+                rows.loc[rows["object"].str.startswith(SYNTHETIC_OBJECTS), "bytes"].sum()
+            )
             table.append(
                 {
                     "edge_id": e.id,
@@ -447,6 +481,7 @@ def measure(
                     "date": d.date.isoformat(),
                     "requests": len(rows),
                     "bytes": served,
+                    "synthetic_bytes": synthetic,
                     "byte_hit_ratio": float(rows["hit_bytes"].sum() / served) if served else None,
                     "origin_bytes": int(every["upstream_bytes"].sum()),
                     "fill_bytes": fills.get((e.id, d.index), 0),
@@ -480,22 +515,36 @@ def _pct(x: float | None) -> str:
 
 def render(result: dict[str, Any]) -> str:
     """The loop's table: per edge and day, per arm, QoE, and measured vs simulator."""
+    cat = result["catalog"]
     lines = [
         f"vodlake loop run {result['run']}: prefill arm {','.join(result['arms']['prefill'])};"
         f" pull-through arm {','.join(result['arms']['pull'])}",
         "segment byte hit ratio measured from the edge logs (X-Cache PREFILL/HIT) beside the"
         " cache simulator's prediction for the same request sequence (nginx's cache as deployed)",
+        f"catalog: {cat['real']} real transcoded titles + {cat['synthetic']} SYNTHETIC load titles"
+        f" (random bytes, segment-sized; `synth` = their share of an edge's segment bytes);"
+        f" every edge holds {result['capacity_bytes']:,} B (prefill store + cache on prefill"
+        f" edges, cache only on pull-through edges)",
         f"{'day':<4}{'date':<11} {'edge':<16}{'arm':<8}{'segments':>9}{'bytes':>13}"
-        f"{'measured':>9}{'predicted':>10}{'diff pt':>8}{'origin B':>13}{'fill B':>13}",
+        f"{'measured':>9}{'predicted':>10}{'diff pt':>8}{'origin B':>13}{'fill B':>13}"
+        f"{'synth':>7}",
     ]
     for r in result["edges"]:
         sim, bhr = r["sim_byte_hit_ratio"], r["byte_hit_ratio"]
         diff = f"{100 * (bhr - sim):+7.1f}" if sim is not None and bhr is not None else "-"
+        synth = r["synthetic_bytes"] / r["bytes"] if r["bytes"] else None
         lines.append(
             f"{r['day']:<4}{r['date']:<11} {r['edge_id']:<16}{r['arm']:<8}{r['requests']:>9,}"
             f"{r['bytes']:>13,}{_pct(bhr):>9}{_pct(sim):>10}{diff:>8}{r['origin_bytes']:>13,}"
-            f"{r['fill_bytes']:>13,}"
+            f"{r['fill_bytes']:>13,}{_pct(synth):>7}"
         )
+    for day, held in sorted(result.get("prefill_held", {}).items()):
+        if held:
+            stores = ", ".join(f"{e} {b:,} B" for e, b in sorted(held.items()))
+            lines.append(
+                f"prefill stores after night {day}: {stores}"
+                f" (room {result['prefill_room_bytes']:,} B = capacity - cache floor)"
+            )
     lines.append("per arm (bytes-weighted):")
     for (day, which), v in sorted(result["arms_total"].items()):
         q = result["qoe"].get((day, which), {})
@@ -522,8 +571,14 @@ def run(spark: Any, cfg: Config, size: LoopSize, run_no: int | None = None, log:
     if size.days < 2:
         raise VodlakeError("--days must be at least 2", hint="day 1 is cold; the fill needs it")
     base = loop_config(cfg, speed=size.speed)
-    catalog_bytes = ensure_catalog(spark, base, size, log)
-    capacity = max(1, int(catalog_bytes * size.capacity_share))
+    catalog = ensure_catalog(spark, base, size, log)
+    capacity = max(1, int(catalog["bytes"] * size.capacity_share))
+    if capacity < 4 * edges.MIN_CACHE_BYTES:
+        raise VodlakeError(
+            f"edge capacity {capacity:,} B is below 4x the cache floor"
+            f" ({edges.MIN_CACHE_BYTES:,} B): the A/B would measure the floor",
+            hint="raise --capacity-share or --synthetic",
+        )
     run_no = run_no or next_run(base)
     lcfg = run_config(loop_config(cfg, capacity, size.speed), run_no, free_port(), free_port())
     reset(spark, lcfg, run_no - 1)
@@ -543,9 +598,11 @@ def run(spark: Any, cfg: Config, size: LoopSize, run_no: int | None = None, log:
             offset = (day.date - today).days * 86400.0
             log(f"day {day.index} ({day.date}): {size.clients} players, {size.minutes} min")
             day.started = time.time()
+            # one seed, its day k: tomorrow's popularity is today's, drifted (another seed per
+            # day would rank the titles anew each day, and no forecast could be right)
             day.players = players.watch(
-                lcfg, size.clients, size.minutes, size.seed * 100 + day.index,
-                clock_offset_s=offset,
+                lcfg, size.clients, size.minutes, size.seed * 100,
+                clock_offset_s=offset, day=day.index - 1,
             )  # fmt: skip
             day.ended = time.time()
             ingest_day(spark, lcfg, log)
@@ -567,10 +624,14 @@ def run(spark: Any, cfg: Config, size: LoopSize, run_no: int | None = None, log:
         "days": size.days,
         "arms": arm,
         "capacity_bytes": capacity,
+        "catalog": catalog,
         "edges": measured["edges"],
         "arms_total": arm_totals(measured["edges"]),
         "qoe": qoe,
         "players": [{"day": d.index, **d.players} for d in days],
+        # storage fairness: what each prefill edge's store held after each night (<= the room)
+        "prefill_held": {d.index: {e: sum(f.values()) for e, f in d.held.items()} for d in days},
+        "prefill_room_bytes": edges.prefill_room(lcfg.topology.edges[0]),
     }
 
 
@@ -578,4 +639,5 @@ def to_json(result: dict[str, Any]) -> str:
     out = dict(result)
     out["arms_total"] = {f"{d}:{a}": v for (d, a), v in result["arms_total"].items()}
     out["qoe"] = {f"{d}:{a}": v for (d, a), v in result["qoe"].items()}
+    out["prefill_held"] = {str(d): v for d, v in result["prefill_held"].items()}
     return json.dumps(out, default=str)

@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import timedelta, timezone
 from random import Random
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -158,22 +158,30 @@ class SessionSpec:
     seed: int
 
 
-def session_specs(cfg: Config, titles: list[dict[str, Any]], seed: int) -> Iterator[SessionSpec]:
+def session_specs(
+    cfg: Config, titles: list[dict[str, Any]], seed: int, day: int = 0
+) -> Iterator[SessionSpec]:
     """Endless session specs in the generator's order (its 'start' events, one day after another).
 
     The generator gets the real ready titles with one chunk each: only title, population, user
-    and device choices are taken from it, so the chunk layout does not matter here.
+    and device choices are taken from it, so the chunk layout does not matter here. `day` is the
+    generator's day to start from: one seed is one popularity model (its Zipf ranking, then the
+    day-to-day drift), so day k+1 of a seed is tomorrow of day k (`vodlake loop` plays its days
+    so); another seed is another ranking of the titles. Day d's sessions are the start events
+    of the generator's UTC day d.
     """
     catalog = [
         gen.CatalogVideo(t["video_id"], t.get("title") or t["video_id"], 4.0, 4.0, None, {"r": [1]})
         for t in titles
     ]
-    rng = Random(seed)
-    day_block = 0
+    rng = Random(seed if day == 0 else f"{seed}:{day}")
+    block = day
     while True:
-        start = gen.DEFAULT_START.replace(day=1 + day_block % 28)
-        events = gen.generate(catalog, cfg.topology, 1, 512, seed + day_block, start)
-        starts = [ev for ev in events if ev["event_type"] == "start"]
+        begin = gen.format_event_time(
+            int((gen.DEFAULT_START + timedelta(days=block)).timestamp() * 1000)
+        )
+        events = gen.generate(catalog, cfg.topology, block + 1, 512, seed, gen.DEFAULT_START)
+        starts = [ev for ev in events if ev["event_type"] == "start" and ev["event_time"] >= begin]
         rng.shuffle(starts)  # the day's mix of hours and regions, not its first hours only
         for ev in starts:
             idx = int(ev["user_id"].rsplit("-", 1)[1])
@@ -181,7 +189,7 @@ def session_specs(cfg: Config, titles: list[dict[str, Any]], seed: int) -> Itera
                 ev["user_id"], ev["device"], ev["region"], ev["isp"], ev["video_id"], idx,
                 rng.getrandbits(63),
             )  # fmt: skip
-        day_block += 1
+        block += 1
 
 
 def client_address(cfg: Config, region: str, isp: str, user_idx: int) -> str:
@@ -465,13 +473,14 @@ class Run:
         titles: list[dict[str, Any]],
         seed: int,
         clock_offset_s: float = 0.0,
+        day: int = 0,
     ):
         self.cfg = cfg
         # added to the wall clock when stamping event_time: `vodlake loop` plays "day 1" of a
         # compressed run on an earlier date, so the nightly chain of that date reads its events
         self.clock_offset_s = clock_offset_s
         self.steering_url = steering_url.rstrip("/")
-        self.specs = session_specs(cfg, titles, seed)
+        self.specs = session_specs(cfg, titles, seed, day)
         self.stats = Stats()
         self.notes: Counter[str] = Counter()
         self.outbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -563,10 +572,12 @@ def watch(
     topic: str | None = None,
     kafka: bool = True,
     clock_offset_s: float = 0.0,
+    day: int = 0,
 ) -> dict[str, Any]:
     """Run `clients` players for `minutes` of wall time; return the summary.
 
-    `clock_offset_s` shifts the events' event_time (not the edges' logs) by that many seconds.
+    `clock_offset_s` shifts the events' event_time (not the edges' logs) by that many seconds;
+    `day` is the day of the seed's popularity model the sessions are drawn from.
     """
     from vodlake.lake import kafka_io
 
@@ -582,7 +593,7 @@ def watch(
         ) from None
     if not titles:
         raise VodlakeError("steering knows no ready title", hint="upload and transcode a video")
-    run = Run(cfg, url, titles, seed, clock_offset_s)
+    run = Run(cfg, url, titles, seed, clock_offset_s, day)
     topic = topic or cfg.kafka.topics.playback
     sender: threading.Thread | None = None
     produced: list[int] = []
