@@ -13,8 +13,9 @@ Bad data never stops the query: it is data with a reason, not an exception.
 
 How a batch is spent (see write_ingest_batch): Kafka is read once. The parse projection
 carries bronze's columns beside the parsed ones into one cached frame, and also evaluates the
-quality suite (compiled from GX, see vodlake.quality); the job that fills the cache computes
-the batch's counts, its time window and the GX witness rows. Then three things run at once
+quality suite (compiled from GX, see vodlake.quality). One job fills the cache (with
+PARSE_CONF: see there why), a second one over the cache computes the batch's counts, its time
+window and the GX witness rows. Then three things run at once
 from the cache: the bronze append (second thread), GX judging the witnesses (third thread) and
 the dedupe looking for copies (main thread). Once bronze is committed, quarantine (only when
 there are bad rows) and silver are appended. So a batch costs one Kafka read, one parse, and
