@@ -53,6 +53,50 @@ def candidates(popularity: DataFrame) -> DataFrame:
     )
 
 
+def rendezvous_weight(video_id: Column, edge_id: Column) -> Column:
+    """Steering's rendezvous hash weight (vodlake.delivery.steering.hrw) as a built-in column.
+
+    The SHA-256 hex digest of "video|edge": hex strings of equal length order as the numbers
+    do, so the greatest string is the edge hrw ranks first.
+    """
+    return F.sha2(F.concat_ws("|", video_id, edge_id), 256)
+
+
+def split_over_sites(wanted: DataFrame, edges: DataFrame) -> DataFrame:
+    """Give a site's demand for each file to the one edge of the site steering sends its title to.
+
+    Why: steering spreads titles over the edges of a client's ISP by rendezvous hashing, so a
+    title's requests there go to one edge. Planned edge by edge, every edge of a site would rank
+    the same head of the forecast and store it once each, while their pull-through caches hold
+    different titles: the site's prefill would cover a fraction of what its disks could. As in
+    Open Connect, the site is planned as one store split by the same hash as the requests.
+
+    * ``wanted``: `candidates` rows (edge_id, *OBJECT_KEYS, file_bytes, forecast)
+    * ``edges``: edge_id, isp (a site is an ISP's edges, as steering groups them)
+    Same columns out; a site with one edge is unchanged.
+    """
+    site = edges.select("edge_id", "isp")
+    demand = (
+        wanted.join(F.broadcast(site), "edge_id")
+        .groupBy("isp", *OBJECT_KEYS)
+        .agg(F.sum("forecast").alias("forecast"), F.max("file_bytes").alias("file_bytes"))
+    )
+    owners = (
+        demand.select("isp", "video_id")
+        .distinct()
+        .join(F.broadcast(site), "isp")
+        .groupBy("isp", "video_id")
+        .agg(
+            F.max_by("edge_id", rendezvous_weight(F.col("video_id"), F.col("edge_id"))).alias(
+                "edge_id"
+            )
+        )
+    )
+    return demand.join(owners, ["isp", "video_id"]).select(
+        "edge_id", *OBJECT_KEYS, "file_bytes", "forecast"
+    )
+
+
 def chunk_weight(chunk_idx: Column, early_chunks: int, early_chunk_weight: float) -> Column:
     """``early_chunk_weight`` for the first ``early_chunks`` chunks, 1 for the rest."""
     return F.when(chunk_idx < F.lit(early_chunks), F.lit(float(early_chunk_weight))).otherwise(

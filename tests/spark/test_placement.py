@@ -15,8 +15,15 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from vodlake.config import EdgeConf
+from vodlake.delivery.steering import hrw
 from vodlake.placement.simulator import load_manifest
-from vodlake.transforms.placement import PLAN_COLUMNS, candidates, plan_placement, summarize_plan
+from vodlake.transforms.placement import (
+    PLAN_COLUMNS,
+    candidates,
+    plan_placement,
+    split_over_sites,
+    summarize_plan,
+)
 
 KEYS = "edge_id string, video_id string, rendition string, chunk_idx int"
 CAND = f"{KEYS}, file_bytes long, forecast double"
@@ -185,6 +192,31 @@ def test_candidates_sum_forecasts_and_drop_files_without_demand(spark) -> None:
         f"{KEYS}, forecast double, file_bytes long",
     )
     assertDataFrameEqual(candidates(gold), expected)
+
+
+def test_a_site_plans_each_title_on_the_edge_steering_sends_it_to(spark) -> None:
+    # Site "a" has two edges; each of its titles goes, with the site's summed demand, to the
+    # edge whose rendezvous weight (steering's own hrw, computed in Python) is the greatest.
+    # Site "b" has one edge: its rows are unchanged.
+    edges = spark.createDataFrame(
+        [("a-1", "a"), ("a-2", "a"), ("b-1", "b")], "edge_id string, isp string"
+    )
+    cands = [
+        ("a-1", "t1", "r", 0, 100, 3.0),
+        ("a-2", "t1", "r", 0, 100, 1.0),
+        ("a-2", "t2", "r", 0, 50, 2.0),
+        ("a-1", "t3", "r", 1, 70, 0.5),
+        ("b-1", "t1", "r", 0, 100, 4.0),
+    ]
+    owner = {t: max(("a-1", "a-2"), key=lambda e: hrw(t, e)) for t in ("t1", "t2", "t3")}
+    expected = [
+        (owner["t1"], "t1", "r", 0, 100, 4.0),
+        (owner["t2"], "t2", "r", 0, 50, 2.0),
+        (owner["t3"], "t3", "r", 1, 70, 0.5),
+        ("b-1", "t1", "r", 0, 100, 4.0),
+    ]
+    got = split_over_sites(spark.createDataFrame(cands, CAND), edges)
+    assertDataFrameEqual(got, spark.createDataFrame(expected, CAND))
 
 
 def test_bad_parameters_are_refused(spark) -> None:

@@ -198,9 +198,13 @@ def origin_url(cfg: Config, uri: str) -> str | None:
 
 
 def hrw(video_id: str, edge_id: str) -> int:
-    """Rendezvous hash weight: the edge with the highest weight for a title comes first."""
-    digest = hashlib.blake2b(f"{video_id}|{edge_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    """Rendezvous hash weight: the edge with the highest weight for a title comes first.
+
+    SHA-256 of "video|edge" because Spark has it built in: the nightly placement computes the
+    same weights (transforms.placement.rendezvous_weight) to give each title to the edge of a
+    site that steering sends it to.
+    """
+    return int(hashlib.sha256(f"{video_id}|{edge_id}".encode()).hexdigest(), 16)
 
 
 class Prefixes:

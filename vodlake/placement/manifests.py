@@ -23,7 +23,7 @@ from vodlake.errors import VodlakeError
 from vodlake.lake import fs
 from vodlake.lake.tables import Tables
 from vodlake.schemas import PLACEMENT
-from vodlake.transforms.placement import candidates, plan_placement
+from vodlake.transforms.placement import candidates, plan_placement, split_over_sites
 
 Log = Callable[[str], None]
 
@@ -115,8 +115,9 @@ def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[s
     previous, since = holdings(spark, cfg, day)
     log(f"edges hold the placement of {since}" if since else "edges start empty (no placement)")
     pc = cfg.placement
+    sites = spark.createDataFrame([(e.id, e.isp) for e in edges], "edge_id string, isp string")
     plan = plan_placement(
-        candidates(gold),
+        candidates(gold).transform(split_over_sites, sites),
         edges_frame(spark, edges),
         previous,
         early_chunk_weight=pc.early_chunk_weight,
