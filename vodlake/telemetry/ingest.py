@@ -13,9 +13,8 @@ Bad data never stops the query: it is data with a reason, not an exception.
 
 How a batch is spent (see write_ingest_batch): Kafka is read once. The parse projection
 carries bronze's columns beside the parsed ones into one cached frame, and also evaluates the
-quality suite (compiled from GX, see vodlake.quality). One job fills the cache (with
-PARSE_CONF: see there why), a second one over the cache computes the batch's counts, its time
-window and the GX witness rows. Then three things run at once
+quality suite (compiled from GX, see vodlake.quality); the job that fills the cache computes
+the batch's counts, its time window and the GX witness rows. Then three things run at once
 from the cache: the bronze append (second thread), GX judging the witnesses (third thread) and
 the dedupe looking for copies (main thread). Once bronze is committed, quarantine (only when
 there are bad rows) and silver are appended. So a batch costs one Kafka read, one parse, and
@@ -124,22 +123,6 @@ BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
 CANDIDATE_LIMIT = 50_000
 _INGESTED = "_ingested_at"
 ROWS_PER_SHUFFLE_PARTITION = 100_000
-# Settings of the query's own session (foreachBatch gets the stream's clone of the session).
-BATCH_SESSION_CONF = {
-    # The cached batch lives for one batch and is read back about three times. Compressing it
-    # (Spark tries every scheme on every column to pick one) took as long as the parse itself:
-    # 500k rows cached and aggregated in 27.3 s compressed, 21.9 s not, 22.3 s with no cache
-    # at all (load 8-10).
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
-}
-# Settings for the job that parses the batch into the cache, and only for it. The parse
-# projection (18 structural checks and 21 compiled rules in one coalesce) makes a whole-stage
-# method over HotSpot's 8000-byte JIT limit, so it ran interpreted; at 8000 Spark falls back to
-# split, compiled projections: parse + rules + bronze's columns of 500k rows to the noop sink
-# in 10.2 s instead of 20.7 s (from_json alone 4.4-6.1 s; load 8-10). The statistics
-# aggregate after it is the other way round (slower without whole-stage code), so it runs as a
-# job of its own over the cache with the session's setting.
-PARSE_CONF = {"spark.sql.codegen.hugeMethodLimit": "8000"}
 BRONZE_COLUMNS: tuple[str, ...] = tuple(f.name for f in BRONZE_PLAYBACK.fields)
 log = logging.getLogger(__name__)
 CRASH_ENV = "VODLAKE_PLAYBACK_CRASH_AT"
@@ -329,22 +312,6 @@ def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFram
     return events.alias("s").join(stored.alias("t"), match, "left_anti")
 
 
-@contextmanager
-def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """`settings` on `spark` for the duration of the block, then the previous values back."""
-    before = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-
-
 def _size_shuffles(spark: SparkSession, rows: int, configured: int) -> None:
     """Shuffle partitions for this batch's dedupe: one per ROWS_PER_SHUFFLE_PARTITION rows, at
     most the configured number. Adaptive execution, which would coalesce them, is off inside a
@@ -366,8 +333,8 @@ def write_ingest_batch(
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
     The records are read from Kafka once, parsed once (with the quality suite's row verdicts)
-    and cached together with bronze's columns (one job); one aggregate over the cache says what
-    work there is (a clean batch skips the quarantine commit, a batch of only bad rows skips GX and
+    and cached together with bronze's columns; one aggregate over the cache says what work
+    there is (a clean batch skips the quarantine commit, a batch of only bad rows skips GX and
     silver) and picks GX's witness rows. Then bronze is appended from the cache in a second
     thread while GX judges the witnesses in a third and the dedupe looks for copies. Quarantine
     and silver are appended after bronze's commit, so bronze always holds what silver was
@@ -378,8 +345,6 @@ def write_ingest_batch(
     interval = dedupe_interval(cfg.playback.dedupe_window)
     rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
     rules = quality.row_rules
-    for key, value in BATCH_SESSION_CONF.items():
-        batch.sparkSession.conf.set(key, value)
     # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
     cached = parse_playback(
         rows,
@@ -396,10 +361,7 @@ def write_ingest_batch(
         witnesses = []
         if rules is not None:
             witnesses = rules.witness_aggregates(with_lead(F.col), valid, witness_key())
-        # reads Kafka, parses, fills the cache
-        with times.step("parse"), session_conf(batch.sparkSession, PARSE_CONF):
-            cached.count()
-        with times.step("statistics"):
+        with times.step("parse"):  # reads Kafka, parses, fills the cache
             stats = parsed.agg(
                 F.count(F.when(valid, 1)).alias("valid"),
                 F.count(F.when(~valid, 1)).alias("rejected"),
