@@ -15,10 +15,10 @@ from typing import Any
 from vodlake.delivery.loop import LoopSize
 
 # Small enough for the demo's 10 minutes on 2 cores: 4 short real clips and 56 SYNTHETIC titles
-# shaped like them (the catalog's long tail), 8 players, 18 s per day, each edge 7% of the
+# shaped like them (the catalog's long tail), 12 players, 30 s per day, each edge 7% of the
 # catalog's video bytes (well above the cache floor; the same bytes on both arms).
 DEMO_LOOP = LoopSize(
-    days=2, clients=8, minutes=0.3, speed=8.0, titles=4, seconds=12.0, synthetic=56,
+    days=2, clients=12, minutes=0.5, speed=8.0, titles=4, seconds=12.0, synthetic=56,
     capacity_share=0.07,
 )  # fmt: skip
 
