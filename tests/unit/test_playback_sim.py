@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from vodlake.config import EdgeConf, PopulationConf, TopologyConf
+from vodlake.delivery.rendezvous import owner
 from vodlake.errors import VodlakeError
 from vodlake.telemetry import generator as ps
 
@@ -311,6 +312,20 @@ def test_edge_is_in_the_clients_isp_when_it_has_one(events, topology):
         seen.add((ev["region"], ev["isp"], ev["edge_id"]))
     assert ("us-west", "comcast", "use-comcast-1") in seen
     assert any(region == "us-east" and isp == "frontier" for region, isp, _ in seen)
+
+
+def test_a_site_of_several_edges_splits_titles_as_steering_does(events) -> None:
+    # Frontier has no edge of its own: us-east's two edges serve it, and each title goes to
+    # the one steering's rendezvous hash picks (so the placement's site split sees the demand
+    # where the requests land), whichever user watches it.
+    site = ("use-comcast-1", "use-verizon-1")
+    by_title: dict[str, set[str]] = defaultdict(set)
+    for ev in events:
+        if ev["isp"] == "frontier":
+            by_title[ev["video_id"]].add(ev["edge_id"])
+    assert len(by_title) > 5
+    assert dict(by_title) == {t: {owner(t, site)} for t in by_title}
+    assert len({owner(t, site) for t in by_title}) == 2
 
 
 def test_errors_end_sessions_without_stop(catalog, topology):

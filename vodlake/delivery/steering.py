@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import ipaddress
 import json
 import logging
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vodlake.config import Config
+from vodlake.delivery.rendezvous import hrw
 from vodlake.errors import VodlakeError
 
 log = logging.getLogger("vodlake.steering")
@@ -195,16 +195,6 @@ def origin_url(cfg: Config, uri: str) -> str | None:
         return public_url(cfg, uri)
     except Exception:
         return None
-
-
-def hrw(video_id: str, edge_id: str) -> int:
-    """Rendezvous hash weight: the edge with the highest weight for a title comes first.
-
-    SHA-256 of "video|edge" because Spark has it built in: the nightly placement computes the
-    same weights (transforms.placement.rendezvous_weight) to give each title to the edge of a
-    site that steering sends it to.
-    """
-    return int(hashlib.sha256(f"{video_id}|{edge_id}".encode()).hexdigest(), 16)
 
 
 class Prefixes:

@@ -38,7 +38,7 @@ from vodlake.lake.tables import Tables
 from vodlake.placement import replay
 from vodlake.placement.forecast import forecast_popularity, read_silver
 from vodlake.schemas import PLACEMENT_EVAL
-from vodlake.transforms.placement import candidates, plan_placement
+from vodlake.transforms.placement import candidates, plan_placement, split_over_sites
 from vodlake.transforms.popularity import chunk_requests
 
 Log = Callable[[str], None]
@@ -177,8 +177,14 @@ def plan_ranking(
     edges = spark.createDataFrame(
         rows, "edge_id string, capacity_bytes long, fill_budget_bytes long"
     )
+    # a site is planned as the nightly plans it (split by steering's hash); an edge missing
+    # from the topology is a site of its own
+    sites = spark.createDataFrame(
+        [(e, configured[e].isp if e in configured else f"edge:{e}") for e, _, _ in rows],
+        "edge_id string, isp string",
+    )
     ranking = plan_placement(
-        candidates(forecast),
+        candidates(forecast).transform(split_over_sites, sites),
         edges,
         None,
         early_chunk_weight=pc.early_chunk_weight,

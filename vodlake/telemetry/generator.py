@@ -4,7 +4,8 @@ Why: the lake, the streaming jobs and the cache simulator need realistic request
 before real clients exist. The realism that matters for edge caching is modelled on purpose:
 Zipf-like title popularity that drifts day to day, new-release spikes, evening peaks per region,
 early abandonment (early chunks are requested far more often than late ones), adaptive bitrate
-capped by device, and steering to the edge inside the client's ISP.
+capped by device, and steering to the edge inside the client's ISP (where the ISP has several,
+the one steering's rendezvous hash picks for the title).
 
 Plain Python (no Spark, no Kafka) so it runs anywhere, is fast to test, and is deterministic:
 the same seed, catalog and topology give the identical event sequence (every random draw comes
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from vodlake.config import TopologyConf
+from vodlake.delivery.rendezvous import owner
 from vodlake.errors import VodlakeError
 
 UTC = timezone.utc
@@ -579,7 +581,8 @@ def _session(
     device = DEVICES[bisect.bisect_right(device_cum, rand() * device_cum[-1], 0, len(DEVICES) - 1)]
     user_id = f"user-{pop.region}-{pop.isp}-{user_idx:07d}"
     client_ip = _client_ip(pop.isp_index, user_idx)
-    edge_id = pop.edge_ids[user_idx % len(pop.edge_ids)]
+    # as steering does: a site's edges split titles by rendezvous hash (one edge: that one)
+    edge_id = pop.edge_ids[0] if len(pop.edge_ids) == 1 else owner(video.video_id, pop.edge_ids)
     names, segments, n_chunks = video.names, video.segments, video.n_chunks
     seg_ms = video.seg_ms
     event = _event_builder(
