@@ -56,6 +56,7 @@ from typing import Any
 
 from vodlake.config import Config
 from vodlake.config import _deep_merge as _merge
+from vodlake.delivery.sample_catalog import SYNTHETIC_PREFIX
 from vodlake.demo.namespace import demo_config
 from vodlake.errors import VodlakeError
 
@@ -65,7 +66,7 @@ ISPS = ("comcast", "verizon")
 PREFIXES = {"comcast": "127.20.0.0/16", "verizon": "127.21.0.0/16"}
 CATALOG_TABLES = ("demo_events", "videos", "renditions", "segments", "sync_state")
 HIT = ("PREFILL", "HIT")
-SYNTHETIC_OBJECTS = "videos/synth-"  # sample_catalog.SYNTHETIC_PREFIX under the edges' /videos/
+SYNTHETIC_OBJECTS = f"videos/{SYNTHETIC_PREFIX}"  # synthetic titles' files on the edges
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def ensure_catalog(spark: Any, cfg: Config, size: LoopSize, log: Log) -> dict[st
     runs); returns their counts and the catalog's video segment bytes (what players fetch)."""
     from pyspark.sql import functions as F
 
-    from vodlake.delivery.sample_catalog import SYNTHETIC_PREFIX, build_catalog, build_synthetic
+    from vodlake.delivery.sample_catalog import build_catalog, build_synthetic
     from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)

@@ -173,18 +173,15 @@ def plan_ranking(
     for r in sorted(working, key=lambda r: r["edge_id"]):
         edge = configured.get(r["edge_id"])
         cap = max(round(largest * r["ws"]), edge.capacity_bytes if edge else 0)
-        rows.append((r["edge_id"], int(cap), int(cap)))  # an empty edge's fill: no budget bind
+        # an empty edge's fill: no budget bind. A site is planned as the nightly plans it
+        # (split by steering's hash); an edge missing from the topology is a site of its own.
+        isp = edge.isp if edge else f"edge:{r['edge_id']}"
+        rows.append((r["edge_id"], int(cap), int(cap), isp))
     edges = spark.createDataFrame(
-        rows, "edge_id string, capacity_bytes long, fill_budget_bytes long"
-    )
-    # a site is planned as the nightly plans it (split by steering's hash); an edge missing
-    # from the topology is a site of its own
-    sites = spark.createDataFrame(
-        [(e, configured[e].isp if e in configured else f"edge:{e}") for e, _, _ in rows],
-        "edge_id string, isp string",
+        rows, "edge_id string, capacity_bytes long, fill_budget_bytes long, isp string"
     )
     ranking = plan_placement(
-        candidates(forecast).transform(split_over_sites, sites),
+        candidates(forecast).transform(split_over_sites, edges),
         edges,
         None,
         early_chunk_weight=pc.early_chunk_weight,

@@ -33,10 +33,10 @@ def manifest_dir(cfg: Config, day: date) -> str:
 
 
 def edges_frame(spark: SparkSession, edges: Sequence[EdgeConf]) -> DataFrame:
-    """The configured edges as rows (edge_id, capacity_bytes, fill_budget_bytes)."""
+    """The configured edges as rows (edge_id, capacity_bytes, fill_budget_bytes, isp)."""
     return spark.createDataFrame(
-        [(e.id, e.capacity_bytes, e.fill_budget_bytes) for e in edges],
-        "edge_id string, capacity_bytes long, fill_budget_bytes long",
+        [(e.id, e.capacity_bytes, e.fill_budget_bytes, e.isp) for e in edges],
+        "edge_id string, capacity_bytes long, fill_budget_bytes long, isp string",
     )
 
 
@@ -115,10 +115,10 @@ def run(spark: SparkSession, cfg: Config, day: date, log: Log = print) -> dict[s
     previous, since = holdings(spark, cfg, day)
     log(f"edges hold the placement of {since}" if since else "edges start empty (no placement)")
     pc = cfg.placement
-    sites = spark.createDataFrame([(e.id, e.isp) for e in edges], "edge_id string, isp string")
+    frame = edges_frame(spark, edges)
     plan = plan_placement(
-        candidates(gold).transform(split_over_sites, sites),
-        edges_frame(spark, edges),
+        candidates(gold).transform(split_over_sites, frame),
+        frame,
         previous,
         early_chunk_weight=pc.early_chunk_weight,
         early_chunks=pc.early_chunks,
