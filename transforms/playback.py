@@ -25,6 +25,7 @@ rules of the quality suite (vodlake.quality) reject them where the field is an e
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -119,6 +120,27 @@ def parse_playback(
     unchanged (the ingest keeps the bronze columns beside the parse, so one cached frame feeds
     the bronze append and silver from a single read of Kafka).
     """
+    stages = _parse_stages(max_payload_bytes, future_skew_s, rules, tuple(carry))
+    frame = bronze
+    for columns in stages:
+        frame = frame.select(*columns)
+    return frame
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_stages(
+    max_payload_bytes: int,
+    future_skew_s: int,
+    rules: Callable[[Callable[[str], Column]], Column] | None,
+    carry: tuple[str, ...],
+) -> tuple[tuple[Column | str, ...], ...]:
+    """The parse's projections, built once per setting and reused for every frame.
+
+    Why cached: the columns are unresolved expressions that hold no data, and building them is
+    well over a thousand calls into the JVM (about 0.3 s), which a streaming query would
+    otherwise pay in front of every micro-batch. The same `rules` object must be passed each
+    time for the cache to hit.
+    """
     text = F.col("value").cast("string")
     oversized = F.coalesce(F.octet_length("value") > F.lit(max_payload_bytes), F.lit(False))
     body = F.when(~oversized, text)  # an oversized payload is never parsed
@@ -127,7 +149,7 @@ def parse_playback(
     # object followed by anything); cheaper than two regular expressions over the payload
     trimmed = F.btrim(body, F.lit(_JSON_WS_CHARS))
     framed = trimmed.startswith("{") & trimmed.endswith("}")
-    first = bronze.select(
+    first = (
         text.alias("raw_value"),
         oversized.alias("_oversized"),
         F.from_json(body, _TYPED_SCHEMA, options).alias("_typed"),
@@ -144,7 +166,7 @@ def parse_playback(
     # evaluates its value lazily), so a valid event is parsed once. event_time is a column of
     # its own, so its shape check and cast run once per row: as an expression they would run
     # again in every check and rule that reads it.
-    parsed = first.select(
+    second = (
         "*",
         F.when(corrupt & F.col("_framed"), F.from_json("raw_value", _RAW_SCHEMA, options)).alias(
             "_raw"
@@ -186,9 +208,8 @@ def parse_playback(
     values = {**typed_f, "event_time": event_time}
     if rules is not None:
         checks.append(rules(lambda name: values[name] if name in values else F.col(name)))
-    columns = [values[name].alias(name) for name in EVENT_FIELDS]
-    classified = parsed.select(
-        *columns,
+    third = (
+        *[values[name].alias(name) for name in EVENT_FIELDS],
         utc_date(event_time).alias("event_date"),
         "kafka_partition",
         "kafka_offset",
@@ -200,7 +221,14 @@ def parse_playback(
     # Only a rejected row keeps its text (quarantine needs it; bronze keeps every payload):
     # callers cache this frame, and payloads are most of its bytes.
     rejected = F.col("reason").isNotNull()
-    return classified.withColumn("raw_value", F.when(rejected, F.col("raw_value")))
+    names = [*EVENT_FIELDS, "event_date", "kafka_partition", "kafka_offset", "received_at"]
+    last = (
+        *names,
+        F.when(rejected, F.col("raw_value")).alias("raw_value"),
+        "reason",
+        *carry,
+    )
+    return first, second, third, last
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:

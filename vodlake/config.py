@@ -66,6 +66,10 @@ class KafkaConf(_Section):
     partitions: int = Field(4, ge=1)
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     max_offsets_per_trigger: int | None = None
+    # How long a broker may hold a fetch at the end of the log. Spark's consumer leaves a
+    # prefetch waiting there after each task; with Kafka's default 500 ms the next micro-batch's
+    # read waits behind it, which cost a 1 s trigger up to half a second per batch.
+    fetch_max_wait_ms: int = Field(10, ge=0)
 
 
 class ElasticsearchConf(_Section):
@@ -249,6 +253,9 @@ class PlaybackConf(_Section):
     future_skew_s: int = 300
     # how far apart two copies of one event_id may be (event_time) for silver to drop the later
     dedupe_window: str = "1 hour"
+    # Event-id hashes of recent silver rows kept on the driver (16 bytes each), so a batch whose
+    # ids are all new skips reading silver back; 0 turns the index off (every batch reads silver).
+    dedupe_index_rows: int = Field(5_000_000, ge=0)
 
 
 class PlacementConf(_Section):

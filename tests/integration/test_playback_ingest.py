@@ -312,6 +312,47 @@ def test_silver_dedupe_matches_event_id_within_the_dedupe_window(
     assert sorted(got) == sorted(expected)
 
 
+def test_copies_in_later_batches_and_later_runs_go_through_the_id_index(
+    live_services, spark, make_cfg, unique, monkeypatch
+) -> None:
+    """The dedupe's driver-side index of recent silver ids (RecentIds).
+
+    A run of new ids never reads silver's window (out-of-order batches extend the index
+    instead); copies arriving in a later micro-batch of the same run, or in a later run (a new
+    query, whose index starts by reading silver), are removed; the same id hours later stays
+    (the index only proposes candidates, the dedupe window decides)."""
+    from vodlake.telemetry import ingest as stream
+
+    topic = f"playback-index-{unique}"
+    cfg = make_cfg(kafka={"topics": {"playback": topic}, "max_offsets_per_trigger": 25})
+    kafka_io.ensure_topic(cfg, topic, partitions=2)
+    events = _events(seed=47, sessions=2)[:70]  # runs of two batches each
+    assert len(events) == 70
+    reads: list[int] = []
+    real_window = stream.silver_window
+
+    def counted(spark_, path, window):
+        reads.append(1)
+        return real_window(spark_, path, window)
+
+    monkeypatch.setattr(stream, "silver_window", counted)
+    kafka_io.produce(cfg, topic, events[:40], key="session_id")
+    stream.run(spark, cfg, once=True, topic=topic)
+    assert reads == []  # batches of new ids only: no dedupe read of silver's window
+    assert sorted(_silver_rows(spark, cfg)) == sorted(_expected_rows(events[:40]))
+
+    later = _instant(events[20]["event_time"]) + timedelta(hours=3)
+    moved = {**events[20], "event_time": ps.format_event_time(round(later.timestamp() * 1000))}
+    # after the rest of the events: copies of this run's first ones (a later batch of the same
+    # run) and of the first run's (known from silver when the new query's index loads)
+    tail = [*events[40:], *events[40:45], *events[:5], moved]
+    kafka_io.produce(cfg, topic, tail, key="session_id")
+    stream.run(spark, cfg, once=True, topic=topic)
+    assert reads  # the batches with candidates read silver, for those ids only
+    expected = _expected_rows(events) + _expected_rows([moved])
+    assert sorted(_silver_rows(spark, cfg)) == sorted(expected)
+
+
 # ----------------------------------------------------------------------------------------------
 # Recovery A: a running query is stopped mid-stream and restarted; bad data never stops it
 

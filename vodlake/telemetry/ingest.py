@@ -21,6 +21,14 @@ there are bad rows) and silver are appended. So a batch costs one Kafka read, on
 two Delta commits when it is clean (three with bad rows); bronze is committed before
 quarantine and silver.
 
+What a small batch (a 1 s trigger) no longer pays, each measured: the parse's and the
+statistics' columns are built once per query, not per batch (over a thousand JVM calls);
+the Delta state both appends check (their set-transaction ids, rebuilt by Delta 3.3 for every
+new version) is built in two threads while the driver plans the parse (`warm_delta_state`);
+the dedupe finds its candidates in a driver-side index of recent silver ids (`RecentIds`)
+instead of reading silver back; and the Kafka source's fetch wait is 10 ms, not 500 ms
+(`kafka.fetch_max_wait_ms`).
+
 Why one query and not bronze -> silver as two: the second query would read back from disk
 every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
 one batch the records are in memory already. Bronze is still the full raw record of what
@@ -69,7 +77,10 @@ itself, a copy is removed when silver already holds the same event_id with an ev
 within `playback.dedupe_window` of it (the window bounds the match; literal event_date and
 event_time ranges let Delta prune partitions and skip files); late rows are kept; there is no
 state to lose, so the guarantee survives restarts, a new checkpoint, or a crash between two
-writes. The cost is reading the ids of the part of silver in the batch's time window.
+writes. The cost would be reading the ids of the part of silver in the batch's time window
+every batch; the index (`RecentIds`, `playback.dedupe_index_rows`) avoids that read unless a
+batch holds a candidate or reaches back before the index's floor, and rebuilds itself from
+silver when the query starts.
 
 Test hook (crash recovery tests only): with VODLAKE_PLAYBACK_CRASH_AT=bronze:N the query
 sleeps after writing batch N (>= N) to bronze and before any other write; with silver:N it
@@ -80,11 +91,13 @@ knows when to SIGKILL the driver.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -92,13 +105,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
-from vodlake.lake.streams import kafka_source, start_foreach_batch, write_delta_idempotent
+from vodlake.lake.streams import (
+    kafka_source,
+    start_foreach_batch,
+    warm_delta_state,
+    write_delta_idempotent,
+)
 from vodlake.lake.tables import Tables
 from vodlake.schemas import BRONZE_PLAYBACK
 from vodlake.telemetry.quality import PlaybackQuality, with_lead, witness_key
@@ -265,19 +284,24 @@ class Copies:
     """What the dedupe must decide on: silver's ids in the window, and the candidates (hashes
     of ids seen more than once, see duplicate_candidates)."""
 
-    stored: DataFrame
+    stored: DataFrame | None  # None when there is nothing to decide (no candidates)
     ids: tuple[int, ...]
     every_row: bool  # more than CANDIDATE_LIMIT candidates: every row goes through the rules
 
 
-def find_copies(spark: SparkSession, path: str, events: DataFrame, window: SearchWindow) -> Copies:
-    """The id hashes seen twice among `events` and silver's `window` (one hash aggregation)."""
-    stored = (
+def silver_window(spark: SparkSession, path: str, window: SearchWindow) -> DataFrame:
+    """The ids and times of the silver rows a copy of the batch's events can be among (lazy)."""
+    return (
         spark.read.format("delta")
         .load(path)
         .where(window.condition())
         .select("event_id", "event_time")
     )
+
+
+def find_copies(spark: SparkSession, path: str, events: DataFrame, window: SearchWindow) -> Copies:
+    """The id hashes seen twice among `events` and silver's `window` (one hash aggregation)."""
+    stored = silver_window(spark, path, window)
     found = duplicate_candidates(events, stored, id_hash()).limit(CANDIDATE_LIMIT + 1).collect()
     if len(found) > CANDIDATE_LIMIT:
         return Copies(stored, (), every_row=True)
@@ -286,10 +310,11 @@ def find_copies(spark: SparkSession, path: str, events: DataFrame, window: Searc
 
 def without_copies(events: DataFrame, found: Copies, interval: str) -> DataFrame:
     """`events` less the copies `found` says to drop: the rows silver should get."""
+    if not found.ids and not found.every_row:
+        return events
+    assert found.stored is not None  # candidates come with silver's window
     if found.every_row:
         return _not_stored(dedupe_events(events), found.stored, interval)
-    if not found.ids:
-        return events
     spark = events.sparkSession
     ids = F.broadcast(spark.createDataFrame([(i,) for i in found.ids], "_id_hash long"))
 
@@ -312,6 +337,195 @@ def _not_stored(events: DataFrame, stored: DataFrame, interval: str) -> DataFram
     return events.alias("s").join(stored.alias("t"), match, "left_anti")
 
 
+class RecentIds:
+    """Id hashes and event times of the silver rows from `floor_us` on, kept on the driver.
+
+    Why: reading silver back is most of a small batch's dedupe (a Delta snapshot, then every
+    small file of the last `dedupe_window`), and almost every batch holds only new ids. With
+    this index a batch's candidates (hashes seen twice in the batch, or already here) come from
+    its own hashes; silver is read only when there are candidates, and then only for them.
+
+    Sound because the index is a superset of silver from `floor_us` on: silver has one writer,
+    this query; the index starts by reading silver, and every batch's hashes are added once its
+    silver append is committed. An extra entry (a row GX then rejected) only makes a candidate
+    that the exact rules clear. A batch reaching back before `floor_us` (late or out-of-order
+    events) first extends the index down to its window with one read of that stretch of
+    silver. Past `max_rows` the older half by event time is dropped and the floor moves up; a
+    stretch that would not fit leaves that batch to read silver's window as before, and a silver
+    too big to load leaves the index off for the life of the query.
+    """
+
+    MERGE_AFTER = 32  # sorted chunks kept before they are merged into one
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.floor_us: int | None = None  # None: not loaded yet
+        self.disabled = max_rows <= 0
+        self.rows = 0
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted hashes, their times)
+
+    def covers(self, window: SearchWindow) -> bool:
+        return not self.disabled and self.floor_us is not None and window.first_us >= self.floor_us
+
+    def load(self, spark: SparkSession, path: str, floor_us: int) -> None:
+        """Start from silver's rows with event_time >= floor_us (one read of silver)."""
+        self._chunks, self.rows, self.floor_us = [], 0, None
+        self._take(spark, path, floor_us, None)
+
+    def extend(self, spark: SparkSession, path: str, floor_us: int) -> None:
+        """Reach back to floor_us (a batch with earlier events): read silver's rows between it
+        and the current floor, once, rather than silver's window for every such batch."""
+        if self.floor_us is not None and floor_us < self.floor_us:
+            self._take(spark, path, floor_us, self.floor_us)
+
+    def _take(self, spark: SparkSession, path: str, low_us: int, high_us: int | None) -> None:
+        day = dt.datetime.fromtimestamp(low_us / 1e6, dt.timezone.utc).date()
+        stored = (
+            spark.read.format("delta")
+            .load(path)
+            .where(f"event_date >= DATE'{day}'")
+            .where(F.col("event_time") >= F.timestamp_micros(F.lit(low_us)))
+        )
+        if high_us is not None:
+            stored = stored.where(F.col("event_time") < F.timestamp_micros(F.lit(high_us)))
+        room = self.max_rows - self.rows
+        hashes, times = hashes_and_times(stored, limit=room + 1)
+        if len(hashes) > room:
+            if self.floor_us is None:  # cannot even start: off for the life of the query
+                self.disabled = True
+                log.warning(
+                    "silver holds over %d rows past the dedupe floor: dedupe index off, "
+                    "every batch reads silver (raise playback.dedupe_index_rows)",
+                    self.max_rows,
+                )
+            return  # too far back to hold: this batch reads silver's window instead
+        self.floor_us = low_us
+        self.add(hashes, times)
+
+    def add(self, hashes: np.ndarray, times: np.ndarray) -> None:
+        if self.disabled or not len(hashes):
+            return
+        order = np.argsort(hashes, kind="stable")
+        self._chunks.append((hashes[order], times[order]))
+        self.rows += len(hashes)
+        if len(self._chunks) > self.MERGE_AFTER:
+            self._merge()
+        if self.rows > self.max_rows:
+            self._trim()
+
+    def candidates(self, hashes: np.ndarray) -> np.ndarray:
+        """The distinct hashes among `hashes` seen more than once there or held here."""
+        distinct, counts = np.unique(hashes, return_counts=True)
+        seen = counts > 1
+        for chunk, _ in self._chunks:
+            at = np.minimum(np.searchsorted(chunk, distinct), len(chunk) - 1)
+            seen |= chunk[at] == distinct
+        return distinct[seen]
+
+    def _merge(self) -> None:
+        hashes = np.concatenate([c[0] for c in self._chunks])
+        times = np.concatenate([c[1] for c in self._chunks])
+        order = np.argsort(hashes, kind="stable")
+        self._chunks = [(hashes[order], times[order])]
+
+    def _trim(self) -> None:
+        self._merge()
+        hashes, times = self._chunks[0]
+        cut = int(np.partition(times, len(times) // 2)[len(times) // 2])
+        keep = times >= cut  # every row from the cut on stays, so the floor holds
+        self._chunks = [(hashes[keep], times[keep])]
+        self.rows = int(keep.sum())
+        self.floor_us = max(self.floor_us or cut, cut)
+
+
+def hashes_and_times(rows: DataFrame, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(id_hash, event_time in epoch microseconds) of `rows`, as two int64 arrays.
+
+    Collected as Arrow (a 500k-row batch in a fraction of a second, where Row objects would
+    take seconds); `_collect_as_arrow` is what DataFrame.toPandas uses.
+    """
+    picked = rows.select(id_hash().alias("h"), F.unix_micros("event_time").alias("t"))
+    if limit is not None:
+        picked = picked.limit(limit)
+    batches = picked._collect_as_arrow()
+    if not batches:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    hashes = np.concatenate([b.column(0).to_numpy(zero_copy_only=False) for b in batches])
+    times = np.concatenate([b.column(1).to_numpy(zero_copy_only=False) for b in batches])
+    return hashes.astype(np.int64, copy=False), times.astype(np.int64, copy=False)
+
+
+def _copies(
+    spark: SparkSession,
+    path: str,
+    events: DataFrame,
+    window: SearchWindow,
+    index: RecentIds | None,
+) -> tuple[Copies, tuple[np.ndarray, np.ndarray] | None]:
+    """What the dedupe decides on, and the batch's (hashes, times) for the index once silver
+    has them. With the index covering the window, no silver read is needed to find candidates;
+    without it (off, or late events), one hash aggregation over silver's window finds them."""
+    if index is None or index.disabled:
+        return find_copies(spark, path, to_silver(events), window), None
+    if index.floor_us is None:
+        index.load(spark, path, window.first_us)
+    elif window.first_us < index.floor_us:
+        index.extend(spark, path, window.first_us)
+    fresh = hashes_and_times(events)
+    if not index.covers(window):
+        return find_copies(spark, path, to_silver(events), window), fresh
+    ids = index.candidates(fresh[0])
+    if not len(ids):
+        return Copies(None, (), every_row=False), fresh  # all new: silver is not read
+    stored = silver_window(spark, path, window)
+    if len(ids) > CANDIDATE_LIMIT:
+        return Copies(stored, (), every_row=True), fresh
+    return Copies(stored, tuple(int(i) for i in ids), every_row=False), fresh
+
+
+# Per quality suite, what every batch of a query reuses (see stats_columns, row_reason).
+_PER_SUITE: weakref.WeakKeyDictionary[PlaybackQuality, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def row_reason(quality: PlaybackQuality) -> Callable[[Callable[[str], Column]], Column] | None:
+    """The suite's compiled row rules as parse_playback's `rules`: one object per suite, so
+    parse_playback's projections are built once per query, not per batch."""
+    rules = quality.row_rules
+    if rules is None:
+        return None
+    kept = _PER_SUITE.setdefault(quality, {})
+    if "reason" not in kept:
+
+        def reason(resolve: Callable[[str], Column]) -> Column:
+            return rules.reason(with_lead(resolve))
+
+        kept["reason"] = reason
+    return kept["reason"]
+
+
+def stats_columns(quality: PlaybackQuality, interval: str) -> list[Column]:
+    """The aggregates of a batch's one statistics pass: counts, search window, GX witnesses.
+
+    Built once per quality suite and reused by every batch (unresolved columns carry no
+    data): building the witness aggregates is hundreds of calls into the JVM, about half a
+    second per micro-batch when it was done each time.
+    """
+    built = _PER_SUITE.setdefault(quality, {}).setdefault("stats", {})
+    if interval not in built:
+        valid = F.col("reason").isNull()
+        rules = quality.row_rules
+        witnesses = []
+        if rules is not None:
+            witnesses = rules.witness_aggregates(with_lead(F.col), valid, witness_key())
+        built[interval] = [
+            F.count(F.when(valid, 1)).alias("valid"),
+            F.count(F.when(~valid, 1)).alias("rejected"),
+            *window_columns(valid, interval),
+            *witnesses,
+        ]
+    return built[interval]
+
+
 def _size_shuffles(spark: SparkSession, rows: int, configured: int) -> None:
     """Shuffle partitions for this batch's dedupe: one per ROWS_PER_SHUFFLE_PARTITION rows, at
     most the configured number. Adaptive execution, which would coalesce them, is off inside a
@@ -329,6 +543,7 @@ def write_ingest_batch(
     tables: Tables,
     app_id: str,
     times: StepTimes | None = None,
+    index: RecentIds | None = None,
 ) -> None:
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
@@ -343,39 +558,37 @@ def write_ingest_batch(
     times = times or StepTimes()
     before = dict(times.seconds)
     interval = dedupe_interval(cfg.playback.dedupe_window)
-    rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
-    rules = quality.row_rules
-    # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
-    cached = parse_playback(
-        rows,
-        cfg.playback.max_payload_bytes,
-        cfg.playback.future_skew_s,
-        rules=None if rules is None else (lambda resolve: rules.reason(with_lead(resolve))),
-        carry=BRONZE_COLUMNS,
-    ).persist()
+    silver_path = tables.path("silver_playback")
+    bronze_path = tables.path("bronze_playback")
+    spark = batch.sparkSession
+    # the Delta state of both tables is built while the driver plans the parse (the cores are
+    # idle then), not in front of the appends
+    warmer = ThreadPoolExecutor(2, thread_name_prefix=f"playback-warm-{batch_id}")
+    for path in (bronze_path, silver_path):
+        warmer.submit(warm_delta_state, spark, path)
+    with times.step("plan"):  # the parse's plan: its columns are built once per query
+        rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
+        # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
+        cached = parse_playback(
+            rows,
+            cfg.playback.max_payload_bytes,
+            cfg.playback.future_skew_s,
+            rules=row_reason(quality),
+            carry=BRONZE_COLUMNS,
+        ).persist()
     bronze_rows = cached.select(*BRONZE_COLUMNS)
     parsed = cached.drop(*BRONZE_COLUMNS)
-    silver_path = tables.path("silver_playback")
     try:
-        valid = F.col("reason").isNull()
-        witnesses = []
-        if rules is not None:
-            witnesses = rules.witness_aggregates(with_lead(F.col), valid, witness_key())
         with times.step("parse"):  # reads Kafka, parses, fills the cache
-            stats = parsed.agg(
-                F.count(F.when(valid, 1)).alias("valid"),
-                F.count(F.when(~valid, 1)).alias("rejected"),
-                *window_columns(valid, interval),
-                *witnesses,
-            ).first()
-        _size_shuffles(batch.sparkSession, stats["valid"], cfg.spark.shuffle_partitions)
+            stats = parsed.agg(*stats_columns(quality, interval)).first()
+        _size_shuffles(spark, stats["valid"], cfg.spark.shuffle_partitions)
         with ThreadPoolExecutor(2, thread_name_prefix=f"playback-batch-{batch_id}") as pool:
             bronze = pool.submit(
                 times.timed,
                 "bronze",
                 write_delta_idempotent,
                 bronze_rows,
-                tables.path("bronze_playback"),
+                bronze_path,
                 app_id,
                 batch_id,
                 **BRONZE_WRITE_OPTIONS,
@@ -383,12 +596,13 @@ def write_ingest_batch(
             rejected = rejected_events(parsed)
             events = valid_events(parsed).drop("reason")
             passed: DataFrame | None = None
+            fresh: tuple[np.ndarray, np.ndarray] | None = None
             gx_failed = False
             window = window_of(stats)
             if stats["valid"] and window is not None:
                 verdict = pool.submit(times.timed, "quality", quality.confirm, events, stats)
                 with times.step("dedupe"):
-                    found = find_copies(batch.sparkSession, silver_path, to_silver(events), window)
+                    found, fresh = _copies(spark, silver_path, events, window, index)
                 outcome = verdict.result()
                 passed = outcome.passed
                 gx_failed = not outcome.success
@@ -409,8 +623,12 @@ def write_ingest_batch(
             new = without_copies(to_silver(passed), found, interval)
             with times.step("silver"):
                 write_delta_idempotent(new, silver_path, app_id, batch_id)
+            if index is not None and fresh is not None:
+                index.add(*fresh)  # committed: from now on silver holds them
     finally:
-        cached.unpersist()
+        with times.step("release"):
+            warmer.shutdown(wait=True)
+            cached.unpersist()
     times.batches += 1
     spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
     log.debug("batch %d: %s", batch_id, ", ".join(f"{k} {v:.2f}s" for k, v in spent.items() if v))
@@ -436,10 +654,18 @@ def start_ingest(
     checkpoint = tables.checkpoint(INGEST_QUERY)
     app_id = f"{INGEST_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
     suite = quality or PlaybackQuality(cfg)
+    index = RecentIds(cfg.playback.dedupe_index_rows)  # loaded from silver by the first batch
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         write_ingest_batch(
-            batch, batch_id, cfg=cfg, quality=suite, tables=tables, app_id=app_id, times=times
+            batch,
+            batch_id,
+            cfg=cfg,
+            quality=suite,
+            tables=tables,
+            app_id=app_id,
+            times=times,
+            index=index,
         )
 
     # current_timestamp() in the streaming plan is the batch timestamp, logged with the
