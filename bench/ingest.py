@@ -18,7 +18,8 @@ Run: ``python bench/ingest.py [--events N] [--batch B] [--latency-rate R --laten
    - a writes-only bound: the same topic read once, parsed with from_json and written to a
      bronze and a silver Delta table (silver partitioned by event_date) in two jobs, with no
      classification, quality suite, dedupe or idempotence. Whatever the pipeline does, it
-     writes these two tables, so this is the most any pipeline of this shape reaches here.
+     writes these two tables as configured (Delta, snappy Parquet, file statistics), so this
+     is the most a pipeline of this shape reaches here.
    The goal (issue 17) is judged against the second floor, measured in the same run:
    pipeline / (Kafka source + from_json) >= 0.5. The consumer ratios are printed too. The
    pipeline does far more per event (two or three Delta commits per batch, JSON parsing and
@@ -390,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  floor: {label:<24} {rate:>10,.0f} events/s")
         bound_ratio = bound_rate / floors[FLOOR]
         print(f"  writes-only bound               {bound_rate:>10,.0f} events/s", end="")
-        print(f" ({bound_ratio:.2f} of the floor: no pipeline writing both tables does better)")
+        print(f" ({bound_ratio:.2f} of the floor: the two tables' writes alone, as configured)")
         print(f"  Kafka -> bronze + silver        {pipeline_rate:>10,.0f} events/s (wall)")
         print(f"  ... sustained (batch time only) {sustained_rate:>10,.0f} events/s")
         print(f"  steps over {times.batches} batches (overlapping): {breakdown(times)}")
