@@ -40,16 +40,30 @@ def put_origin(cfg: Any, rel: str, data: bytes) -> str:
     return uri
 
 
-def free_high_port() -> int:
-    """A free port the object store accepts (it adds 10000 for its gRPC listeners)."""
-    while True:
-        port = random.randint(20000, 45000)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_objectstore_ports(n: int) -> list[int]:
+    """n distinct ports the object store can take with their companions: SeaweedFS adds 10000
+    for each gRPC listener and S3's gRPC sits at master + 1. Drawn below 22768 so that every
+    companion stays under the kernel's ephemeral range (32768+), where a client socket of
+    another test could hold it by the time SeaweedFS binds."""
+    chosen: list[int] = []
+    taken: set[int] = set()
+    while len(chosen) < n:
+        port = random.randint(20000, 22700)
+        group = {port, port + 1, port + 10000}
+        if group & taken or not all(_bindable(p) for p in group):
+            continue
+        chosen.append(port)
+        taken |= group
+    return chosen
 
 
 @contextlib.contextmanager
@@ -59,14 +73,15 @@ def own_objectstore(tmp_path: Path) -> Iterator[dict[str, Any]]:
     from vodlake.config import load_config
     from vodlake.services.objectstore import ObjectStoreService
 
+    s3, master, volume, filer = free_objectstore_ports(4)
     overrides: dict[str, Any] = {
-        "objectstore": {"endpoint": f"http://127.0.0.1:{free_high_port()}"},
+        "objectstore": {"endpoint": f"http://127.0.0.1:{s3}"},
         "services": {
             "state_dir": str(tmp_path / "services"),
             "objectstore": {
-                "master_port": free_high_port(),
-                "volume_port": free_high_port(),
-                "filer_port": free_high_port(),
+                "master_port": master,
+                "volume_port": volume,
+                "filer_port": filer,
                 "stop_timeout_s": 2,
             },
         },

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.edge_fixtures import free_objectstore_ports
 from vodlake.catalog import uploads
 from vodlake.lake import storage as st
 from vodlake.media.samples import make_sample
@@ -197,48 +198,24 @@ def test_the_upload_area_reports_and_anonymous_writes_are_refused(story) -> None
 
 
 # --- 2. faults on a private store -----------------------------------------------------------
-def _free_base() -> int:
-    """A port p with p (S3), p+3 (S3 gRPC = master + 1) and p+2, p+4, p+5 (master, volume,
-    filer) with their gRPC ports (+10000) all free on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 40000:
-            continue
-        wanted = [base, base + 3, *(p for q in (2, 4, 5) for p in (base + q, base + q + 10000))]
-        if all(_free(p) for p in wanted):
-            return base
-    raise RuntimeError("no free port block")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def private_store(tmp_path) -> Iterator[tuple[dict[str, Any], Any]]:
     """(config overrides that point at it, its service) for a store only this test uses."""
     from vodlake.config import load_config
     from vodlake.services.objectstore import ObjectStoreService
 
-    base = _free_base()
+    s3, master, volume, filer = free_objectstore_ports(4)
     tree = {
         "services": {
             "state_dir": str(tmp_path / "services"),
             "objectstore": {
-                "master_port": base + 2,
-                "volume_port": base + 4,
-                "filer_port": base + 5,
+                "master_port": master,
+                "volume_port": volume,
+                "filer_port": filer,
                 "stop_timeout_s": 0.2,  # a crash, not a polite stop
             },
         },
-        "objectstore": {"endpoint": f"http://127.0.0.1:{base}"},
+        "objectstore": {"endpoint": f"http://127.0.0.1:{s3}"},
     }
     svc = ObjectStoreService(load_config("test", overrides={**tree, "paths": {"home": "/x"}}))
     svc.up()
