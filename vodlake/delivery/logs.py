@@ -12,7 +12,8 @@ Ingest (`vodlake stream edge_logs`): one query, Kafka -> foreachBatch, like the 
 the raw records to `bronze_edge_requests`, lines that do not parse to
 `quarantine_edge_requests` with their reason, the rest to `edge_requests` (partitioned by
 date) unless a row with the same request_id is there already. Every append carries
-txnAppId/txnVersion, so a replayed micro-batch writes nothing twice.
+a batch tag that a run's first batch checks (BatchLedger), so a replayed micro-batch
+writes nothing twice.
 
 Gold (`nightly` step `edges`): `gold_edge_daily` of one date from edge_requests and
 edge_fills (see transforms.edge_logs.gold_edge_daily).
@@ -26,11 +27,14 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vodlake.config import Config
 from vodlake.delivery import edges
 from vodlake.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from vodlake.lake.streams import BatchLedger
 
 Log = Callable[[str], None]
 EDGE_LOG_QUERY = "edge_log_ingest"
@@ -159,7 +163,9 @@ def run_shipper(
 # --- ingest (Spark) -----------------------------------------------------------------------------
 
 
-def write_edge_log_batch(batch: Any, batch_id: int, *, cfg: Config, app_id: str) -> None:
+def write_edge_log_batch(
+    batch: Any, batch_id: int, *, cfg: Config, app_id: str, ledger: BatchLedger | None = None
+) -> None:
     """One micro-batch: bronze, quarantine, then new request_ids to edge_requests."""
     from pyspark.sql import functions as F
 
@@ -172,7 +178,9 @@ def write_edge_log_batch(batch: Any, batch_id: int, *, cfg: Config, app_id: str)
     rows = bronze_from_kafka(batch, batch_id, F.col("_ingested_at")).persist()
     parsed = T.parse_edge_logs(rows).persist()
     try:
-        write_delta_idempotent(rows, tables.path("bronze_edge_requests"), app_id, batch_id)
+        write_delta_idempotent(
+            rows, tables.path("bronze_edge_requests"), app_id, batch_id, ledger=ledger
+        )
         stats = parsed.agg(
             F.count(F.when(F.col("reason").isNotNull(), 1)).alias("rejected"),
             F.min(F.when(F.col("reason").isNull(), F.col("date"))).alias("first"),
@@ -181,7 +189,11 @@ def write_edge_log_batch(batch: Any, batch_id: int, *, cfg: Config, app_id: str)
         if stats["rejected"]:
             quarantine = to_quarantine(T.rejected_lines(parsed), T.QUARANTINE_SOURCE)
             write_delta_idempotent(
-                quarantine, tables.path("quarantine_edge_requests"), app_id, batch_id
+                quarantine,
+                tables.path("quarantine_edge_requests"),
+                app_id,
+                batch_id,
+                ledger=ledger,
             )
         if stats["first"] is not None:
             silver = tables.path("edge_requests")
@@ -192,7 +204,7 @@ def write_edge_log_batch(batch: Any, batch_id: int, *, cfg: Config, app_id: str)
                 .select("request_id")
             )
             new = T.valid_requests(parsed).join(stored, "request_id", "left_anti")
-            write_delta_idempotent(new, silver, app_id, batch_id)
+            write_delta_idempotent(new, silver, app_id, batch_id, ledger=ledger)
     finally:
         parsed.unpersist()
         rows.unpersist()
@@ -202,7 +214,7 @@ def start_ingest(spark: Any, cfg: Config, *, topic: str | None = None, once: boo
     """Kafka `edge-logs` -> bronze_edge_requests, quarantine_edge_requests, edge_requests."""
     from pyspark.sql import functions as F
 
-    from vodlake.lake.streams import kafka_source, start_foreach_batch
+    from vodlake.lake.streams import BatchLedger, kafka_source, start_foreach_batch
     from vodlake.lake.tables import Tables
 
     tables = Tables(cfg)
@@ -210,9 +222,10 @@ def start_ingest(spark: Any, cfg: Config, *, topic: str | None = None, once: boo
         tables.ensure(spark, name)
     checkpoint = tables.checkpoint(EDGE_LOG_QUERY)
     app_id = f"{EDGE_LOG_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
+    ledger = BatchLedger(app_id)  # this run's: its first batch asks the tables what they hold
 
     def write_batch(batch: Any, batch_id: int) -> None:
-        write_edge_log_batch(batch, batch_id, cfg=cfg, app_id=app_id)
+        write_edge_log_batch(batch, batch_id, cfg=cfg, app_id=app_id, ledger=ledger)
 
     source = kafka_source(spark, cfg, topic or cfg.kafka.topics.edge_logs).withColumn(
         "_ingested_at", F.current_timestamp()

@@ -6,7 +6,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from vodlake.config import Config
-from vodlake.lake.streams import kafka_source, start_foreach_batch, write_delta_idempotent
+from vodlake.lake.streams import (
+    BatchLedger,
+    kafka_source,
+    start_foreach_batch,
+    write_delta_idempotent,
+)
 from vodlake.lake.tables import Tables
 from vodlake.search.index import es_options, index_name
 from vodlake.transforms.demo import demo_events
@@ -33,11 +38,12 @@ def start(
     opts = es_options(cfg, id_field="event_id")
     # a new checkpoint restarts batch ids at 0, so the Delta app id follows the checkpoint
     app_id = f"{QUERY}:{checkpoint}"
+    ledger = BatchLedger(app_id)  # this run's
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         events = demo_events(batch).persist()
         try:
-            write_delta_idempotent(events, table_path, app_id, batch_id)
+            write_delta_idempotent(events, table_path, app_id, batch_id, ledger=ledger)
             # upserts by event_id, so replaying a batch leaves the index unchanged
             events.drop("ingested_at").write.format("es").options(**opts).mode("append").save(
                 es_index

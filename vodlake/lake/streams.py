@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
@@ -55,39 +56,124 @@ def start_foreach_batch(
     return with_trigger(writer, cfg, once).start()
 
 
-def warm_delta_state(spark: SparkSession, path: str) -> None:
-    """Build the Delta table's state for its current version now, so the writes and reads
-    that follow find it cached.
+BATCH_TAG = "vodlake.batch"  # key of the commitInfo.userMetadata a ledger write carries
 
-    Why: an idempotent append checks the table's set-transaction ids, and Delta 3.3 rebuilds
-    the whole state (three small Spark jobs, about half a second here) for every new version
-    to answer that. A micro-batch adds a version to each table it writes, so the next batch
-    pays it again; started in a thread at the top of the batch, it runs beside the parse
-    instead of in front of the append. Only a speed-up: a failure here is left to the write.
+
+def batch_tag(app_id: str, batch_id: int) -> str:
+    """The commit's userMetadata that says which query run wrote it, and which batch."""
+    return json.dumps({BATCH_TAG: batch_id, "app": app_id}, separators=(",", ":"))
+
+
+def tagged_batch(user_metadata: str | None, app_id: str) -> int | None:
+    """The batch id in a commit's userMetadata if `app_id` wrote it, else None."""
+    if not user_metadata or BATCH_TAG not in user_metadata:
+        return None
+    try:
+        tag = json.loads(user_metadata)
+    except ValueError:
+        return None
+    if not isinstance(tag, dict) or tag.get("app") != app_id:
+        return None
+    batch = tag.get(BATCH_TAG)
+    return batch if isinstance(batch, int) else None
+
+
+def delta_txn_version(spark: SparkSession, path: str, app_id: str) -> int:
+    """The last txnVersion Delta recorded for `app_id` (a SetTransaction), -1 if none.
+
+    Delta 3.3 answers this from the table's computed state: three small Spark jobs per new
+    version. A ledger asks once per query run, not per micro-batch.
     """
     jvm = spark.sparkContext._jvm
-    try:
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
-        snapshot = log.update(False, no_ts, no_table)
-        snapshot.transactions()
-    except Exception as exc:  # the write that follows reports real problems
-        logger.debug("warming %s: %s", path, exc)
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
+    found = log.update(False, no_ts, no_table).transactions().get(app_id)
+    return int(found.get()) if found.isDefined() else -1
+
+
+def last_tagged_batch(spark: SparkSession, path: str, app_id: str) -> int:
+    """The batch id of the newest commit `app_id` tagged in the table's history, -1 if none.
+
+    Reads commit infos newest first, in pages that grow tenfold: the query's own last commit
+    is usually among the newest few, whatever else writes the table.
+    """
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return -1  # the first append creates it
+    table = DeltaTable.forPath(spark, path)
+    limit = 16
+    while True:
+        rows = table.history(limit).select("version", "userMetadata").collect()
+        for row in sorted(rows, key=lambda r: -r["version"]):
+            batch = tagged_batch(row["userMetadata"], app_id)
+            if batch is not None:
+                return batch
+        if len(rows) < limit:
+            return -1
+        limit *= 10
+
+
+class BatchLedger:
+    """Which micro-batches of one streaming query the Delta tables it appends to hold.
+
+    foreachBatch is at-least-once: after a crash Spark replays the last batch, which may
+    already be committed. Delta's own guard (txnAppId/txnVersion) asks the table's set
+    transactions on every append, and Delta 3.3 rebuilds the whole table state for that at
+    every new version: three Spark jobs per table per micro-batch, measured as most of a
+    small batch's cost. Yet within one run of a query only its first batch can be a replay:
+    the batches after it are new, and the query writes each table alone. So a ledger lives
+    for one run: for each table, the first write asks the table once (Delta's set
+    transactions, for tables written the old way, and the newest commit this query tagged);
+    every later write only compares with what this run committed. Each commit carries its
+    tag (`batch_tag`) in commitInfo.userMetadata, so the next run's first batch finds it.
+
+    One ledger per query run (start it with the query); never shared between runs: a batch
+    interrupted after its commit would leave an older record here than the table holds.
+    """
+
+    def __init__(self, app_id: str) -> None:
+        self.app_id = app_id
+        self._last: dict[str, int] = {}
+
+    def holds(self, spark: SparkSession, path: str, batch_id: int) -> bool:
+        """True when `path` already has this query's batch `batch_id` (or a later one)."""
+        if path not in self._last:
+            self._last[path] = max(
+                delta_txn_version(spark, path, self.app_id),
+                last_tagged_batch(spark, path, self.app_id),
+            )
+        return batch_id <= self._last[path]
+
+    def record(self, path: str, batch_id: int) -> None:
+        self._last[path] = max(batch_id, self._last.get(path, -1))
 
 
 def write_delta_idempotent(
-    df: DataFrame, path: str, app_id: str, batch_id: int, mode: str = "append", **options: str
-) -> None:
-    """Append one micro-batch exactly once: Delta skips a (txnAppId, txnVersion) it has seen.
+    df: DataFrame,
+    path: str,
+    app_id: str,
+    batch_id: int,
+    mode: str = "append",
+    *,
+    ledger: BatchLedger | None = None,
+    **options: str,
+) -> bool:
+    """Append one micro-batch exactly once; False when the ledger finds it already there.
 
-    foreachBatch is at-least-once (a batch is replayed after a crash), so every Delta write in
-    it carries the query's id and the batch id.
+    With a `ledger` (a streaming query's run) the append carries its batch tag and the
+    ledger decides. Without one, Delta does: the append carries txnAppId/txnVersion and
+    Delta skips a pair it has seen (and the batch tag, so a later ledger sees it too).
     """
-    (
-        df.write.format("delta")
-        .mode(mode)
-        .option("txnAppId", app_id)
-        .option("txnVersion", str(batch_id))
-        .options(**options)
-        .save(path)
-    )
+    writer = df.write.format("delta").mode(mode).option("userMetadata", batch_tag(app_id, batch_id))
+    if ledger is None:
+        writer.option("txnAppId", app_id).option("txnVersion", str(batch_id)).options(
+            **options
+        ).save(path)
+        return True
+    if ledger.holds(df.sparkSession, path, batch_id):
+        logger.info("%s already holds batch %d of %s: not appended again", path, batch_id, app_id)
+        return False
+    writer.options(**options).save(path)
+    ledger.record(path, batch_id)
+    return True

@@ -23,11 +23,11 @@ quarantine and silver.
 
 What a small batch (a 1 s trigger) no longer pays, each measured: the parse's and the
 statistics' columns are built once per query, not per batch (over a thousand JVM calls);
-the Delta state both appends check (their set-transaction ids, rebuilt by Delta 3.3 for every
-new version) is built in two threads while the driver plans the parse (`warm_delta_state`);
-the dedupe finds its candidates in a driver-side index of recent silver ids (`RecentIds`)
-instead of reading silver back; and the Kafka source's fetch wait is 10 ms, not 500 ms
-(`kafka.fetch_max_wait_ms`).
+the Delta state an idempotent append checks (its set-transaction ids, rebuilt by Delta 3.3 for
+every new version, three Spark jobs per table) is asked once per run, not per batch
+(`BatchLedger`); the dedupe finds its candidates in a driver-side index of recent silver ids
+(`RecentIds`) instead of reading silver back; and the Kafka source's fetch wait is 10 ms, not
+500 ms (`kafka.fetch_max_wait_ms`).
 
 Why one query and not bronze -> silver as two: the second query would read back from disk
 every payload the first one just wrote, and pay its own Delta log and trigger overheads; in
@@ -59,8 +59,11 @@ Exactly once
 ------------
 foreachBatch is at-least-once: after a crash Spark replays the last micro-batch (the same rows:
 offsets are logged before a batch runs). Every write is therefore idempotent:
-- the bronze, quarantine and silver appends carry txnAppId (query + checkpoint) and txnVersion
-  (batch id), so Delta skips a replayed append it has already committed;
+- the bronze, quarantine and silver appends are tagged with the query (+ checkpoint) and the
+  batch id in their commit's userMetadata, and a run's first batch asks each table for the
+  newest batch it holds (the tags, and Delta's txnAppId/txnVersion of earlier releases), so a
+  replayed append that was committed is skipped (`vodlake.lake.streams.BatchLedger`); the
+  batches after it in the same run are new by construction;
 - silver is insert-only by event_id (see insert_new_events): rows already in silver are never
   inserted again, which also removes copies that arrive in later batches or after a restart;
 - every verdict is deterministic on replay. "Now" for the future-timestamp rules is the row's
@@ -113,9 +116,9 @@ from pyspark.sql.streaming import StreamingQuery
 from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake.streams import (
+    BatchLedger,
     kafka_source,
     start_foreach_batch,
-    warm_delta_state,
     write_delta_idempotent,
 )
 from vodlake.lake.tables import Tables
@@ -544,6 +547,7 @@ def write_ingest_batch(
     app_id: str,
     times: StepTimes | None = None,
     index: RecentIds | None = None,
+    ledger: BatchLedger | None = None,
 ) -> None:
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
@@ -561,11 +565,6 @@ def write_ingest_batch(
     silver_path = tables.path("silver_playback")
     bronze_path = tables.path("bronze_playback")
     spark = batch.sparkSession
-    # the Delta state of both tables is built while the driver plans the parse (the cores are
-    # idle then), not in front of the appends
-    warmer = ThreadPoolExecutor(2, thread_name_prefix=f"playback-warm-{batch_id}")
-    for path in (bronze_path, silver_path):
-        warmer.submit(warm_delta_state, spark, path)
     with times.step("plan"):  # the parse's plan: its columns are built once per query
         rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
         # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
@@ -591,6 +590,7 @@ def write_ingest_batch(
                 bronze_path,
                 app_id,
                 batch_id,
+                ledger=ledger,
                 **BRONZE_WRITE_OPTIONS,
             )
             rejected = rejected_events(parsed)
@@ -615,19 +615,18 @@ def write_ingest_batch(
             with times.step("quarantine"):
                 quarantine = to_quarantine(rejected)
                 path = tables.path("quarantine_playback")
-                write_delta_idempotent(quarantine, path, app_id, batch_id)
+                write_delta_idempotent(quarantine, path, app_id, batch_id, ledger=ledger)
         _crash_hook("silver", batch_id)
         if passed is not None:
             # the copies found among the rule-passing rows are a superset of those among
             # the rows GX passed, so they serve for both
             new = without_copies(to_silver(passed), found, interval)
             with times.step("silver"):
-                write_delta_idempotent(new, silver_path, app_id, batch_id)
+                write_delta_idempotent(new, silver_path, app_id, batch_id, ledger=ledger)
             if index is not None and fresh is not None:
                 index.add(*fresh)  # committed: from now on silver holds them
     finally:
         with times.step("release"):
-            warmer.shutdown(wait=True)
             cached.unpersist()
     times.batches += 1
     spent = {k: v - before.get(k, 0.0) for k, v in times.seconds.items()}
@@ -655,6 +654,7 @@ def start_ingest(
     app_id = f"{INGEST_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
     suite = quality or PlaybackQuality(cfg)
     index = RecentIds(cfg.playback.dedupe_index_rows)  # loaded from silver by the first batch
+    ledger = BatchLedger(app_id)  # this run's: its first batch asks the tables what they hold
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         write_ingest_batch(
@@ -666,6 +666,7 @@ def start_ingest(
             app_id=app_id,
             times=times,
             index=index,
+            ledger=ledger,
         )
 
     # current_timestamp() in the streaming plan is the batch timestamp, logged with the
