@@ -221,6 +221,21 @@ def commit_latencies_ms(spark: Any, cfg: Config) -> list[float]:
     return [float(r.latency_ms) for r in rows]
 
 
+def delta_checkpoint_seconds(spark: Any, path: str) -> tuple[float, int, int]:
+    """(seconds to write a Delta checkpoint of the table now, its version, its checkpoint
+    interval). A commit at a multiple of the interval writes one inside the micro-batch that
+    makes it, so this is what that one batch pays on top."""
+    jvm = spark.sparkContext._jvm
+    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+    no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
+    snapshot = log.update(False, no_ts, no_table)
+    shown = spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
+    interval = int({r["key"]: r["value"] for r in shown}.get("delta.checkpointInterval", 10))
+    t = time.perf_counter()
+    log.checkpoint()
+    return time.perf_counter() - t, int(snapshot.version()), interval
+
+
 def _offsets_done(query: Any) -> int:
     """Records up to the end offsets of the query's last finished micro-batch.
 
@@ -381,6 +396,11 @@ def main(argv: list[str] | None = None) -> int:
             lat_q.stop()
         lat_batches = _batch_seconds(lat_q)
         latencies = commit_latencies_ms(spark, lat_cfg)
+        lat_tables = Tables(lat_cfg)
+        checkpoints = {
+            name: delta_checkpoint_seconds(spark, lat_tables.path(name))
+            for name in ("bronze_playback", "silver_playback")
+        }
         spark.stop()
 
         print()
@@ -410,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  p99 {percentile(latencies, 99) / 1000:.2f} s")
         print(f"  {lat_batches[0]} micro-batches with data, {lat_batches[1]:.2f} s each")
         print(f"  steps over {lat_times.batches} batches (overlapping): {breakdown(lat_times)}")
+        for name, (seconds, version, interval) in checkpoints.items():
+            fell = version // interval  # the table was made for this run, at version 0
+            print(
+                f"  {name}: a Delta checkpoint (every {interval}th commit, inside that batch) "
+                f"takes {seconds:.2f} s here; {fell} fell in this run (version {version})"
+            )
         print(f"load average at the end: {_load()}")
         p50 = percentile(latencies, 50) / 1000 if latencies else float("nan")
         p99 = percentile(latencies, 99) / 1000 if latencies else float("nan")

@@ -136,14 +136,22 @@ class BatchLedger:
         self.app_id = app_id
         self._last: dict[str, int] = {}
 
+    def prime(self, spark: SparkSession, *paths: str) -> None:
+        """Ask the tables now, before the query starts, so its first batch does not wait on it."""
+        for path in paths:
+            self._ask(spark, path)
+
     def holds(self, spark: SparkSession, path: str, batch_id: int) -> bool:
         """True when `path` already has this query's batch `batch_id` (or a later one)."""
+        return batch_id <= self._ask(spark, path)
+
+    def _ask(self, spark: SparkSession, path: str) -> int:
         if path not in self._last:
             self._last[path] = max(
                 delta_txn_version(spark, path, self.app_id),
                 last_tagged_batch(spark, path, self.app_id),
             )
-        return batch_id <= self._last[path]
+        return self._last[path]
 
     def record(self, path: str, batch_id: int) -> None:
         self._last[path] = max(batch_id, self._last.get(path, -1))

@@ -138,6 +138,7 @@ from vodlake.transforms.playback import (
 )
 
 INGEST_QUERY = "playback_ingest"
+INGEST_TABLES = ("bronze_playback", "silver_playback", "quarantine_playback")
 # Payloads are unique per row: a Parquet dictionary for them is built and then thrown away.
 BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
 # Up to this many possible copies in one batch are listed on the driver and checked exactly;
@@ -163,6 +164,13 @@ def _crash_hook(stage: str, batch_id: int) -> None:
         if mark:
             Path(mark).write_text(f"{stage}:{batch_id}\n")
         time.sleep(3600)
+
+
+def dedupe_seconds(text: str) -> int:
+    """'1 hour' -> 3600 (the window dedupe_interval checks)."""
+    dedupe_interval(text)
+    n, unit = _DURATION.match(text).groups()  # type: ignore[union-attr]
+    return int(n) * {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit.lower()]
 
 
 def dedupe_interval(text: str) -> str:
@@ -648,13 +656,16 @@ def start_ingest(
     """
     dedupe_interval(cfg.playback.dedupe_window)  # a bad setting fails before the query starts
     tables = Tables(cfg)
-    for name in ("bronze_playback", "silver_playback", "quarantine_playback"):
-        tables.ensure(spark, name)
+    paths = [tables.ensure(spark, name) for name in INGEST_TABLES]
     checkpoint = tables.checkpoint(INGEST_QUERY)
     app_id = f"{INGEST_QUERY}:{checkpoint}"  # a new checkpoint restarts batch ids at 0
     suite = quality or PlaybackQuality(cfg)
-    index = RecentIds(cfg.playback.dedupe_index_rows)  # loaded from silver by the first batch
-    ledger = BatchLedger(app_id)  # this run's: its first batch asks the tables what they hold
+    index = RecentIds(cfg.playback.dedupe_index_rows)
+    ledger = BatchLedger(app_id)  # this run's
+    ledger.prime(spark, *paths)  # what the tables hold of this query, asked before it starts
+    if not index.disabled:  # silver's ids of the last window, read before the first batch
+        window_us = dedupe_seconds(cfg.playback.dedupe_window) * 1_000_000
+        index.load(spark, tables.path("silver_playback"), time.time_ns() // 1000 - window_us)
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         write_ingest_batch(
