@@ -434,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
             fell = version // interval  # the table was made for this run, at version 0
             print(
                 f"  {name}: a Delta checkpoint (every {interval}th commit, inside that batch) "
-                f"takes {seconds:.2f} s here; {fell} fell in this run (version {version})"
+                f"takes {seconds:.2f} s alone after the run, more beside a batch's work; "
+                f"{fell} fell in this run (version {version})"
             )
         print(f"load average at the end: {_load()}")
         p50 = percentile(latencies, 50) / 1000 if latencies else float("nan")

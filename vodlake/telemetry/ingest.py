@@ -264,7 +264,8 @@ def insert_new_events(
 
     An insert-only MERGE on event_id, written as what it is: one copy per event_id in the
     batch (dedupe_events), a left anti join against the part of silver a match can live in,
-    then an append carrying txnAppId/txnVersion. Run twice with the same rows it adds nothing.
+    then an idempotent append (write_delta_idempotent). Run twice with the same rows it adds
+    nothing.
     Silver has one writer, this query, so the read and the append need no conflict detection.
 
     The exact rules sort whole rows; copies are rare. So the ids seen twice among the batch and
@@ -446,7 +447,7 @@ class RecentIds:
         keep = times >= cut  # every row from the cut on stays, so the floor holds
         self._chunks = [(hashes[keep], times[keep])]
         self.rows = int(keep.sum())
-        self.floor_us = max(self.floor_us or cut, cut)
+        self.floor_us = cut if self.floor_us is None else max(self.floor_us, cut)
 
 
 def hashes_and_times(rows: DataFrame, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
