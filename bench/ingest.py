@@ -49,6 +49,7 @@ from typing import Any
 
 from vodlake.config import Config, load_config
 from vodlake.lake import kafka_io
+from vodlake.lake.tables import STREAMED_CHECKPOINT_EVERY
 from vodlake.telemetry import generator as ps
 
 GOAL_RATIO_TO_FLOOR = 0.5
@@ -221,19 +222,18 @@ def commit_latencies_ms(spark: Any, cfg: Config) -> list[float]:
     return [float(r.latency_ms) for r in rows]
 
 
-def delta_checkpoint_seconds(spark: Any, path: str) -> tuple[float, int, int]:
-    """(seconds to write a Delta checkpoint of the table now, its version, its checkpoint
-    interval). A commit at a multiple of the interval writes one inside the micro-batch that
-    makes it, so this is what that one batch pays on top."""
+def delta_checkpoints(spark: Any, path: str) -> tuple[float, int, int]:
+    """(seconds to write one Delta checkpoint of the table now, alone; its version; how many
+    checkpoints its log holds). The ingest writes them beside its batches, every
+    STREAMED_CHECKPOINT_EVERY commits (vodlake.lake.streams.DeltaCheckpointer)."""
     jvm = spark.sparkContext._jvm
     log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
     no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
-    snapshot = log.update(False, no_ts, no_table)
-    shown = spark.sql(f"SHOW TBLPROPERTIES delta.`{path}`").collect()
-    interval = int({r["key"]: r["value"] for r in shown}.get("delta.checkpointInterval", 10))
+    version = int(log.update(False, no_ts, no_table).version())
+    written = len(list(Path(path, "_delta_log").glob("*.checkpoint.parquet")))
     t = time.perf_counter()
     log.checkpoint()
-    return time.perf_counter() - t, int(snapshot.version()), interval
+    return time.perf_counter() - t, version, written
 
 
 def _offsets_done(query: Any) -> int:
@@ -256,6 +256,17 @@ def _batch_seconds(query: Any) -> tuple[int, float]:
     if not busy:
         return 0, 0.0
     return len(busy), sum(p["durationMs"]["triggerExecution"] for p in busy) / len(busy) / 1000
+
+
+def slowest_batches(query: Any, n: int = 3) -> str:
+    """The n longest micro-batches with data: id, records, seconds (what sets the tail)."""
+    busy = [p for p in query.recentProgress if p["numInputRows"]]
+    busy.sort(key=lambda p: -p["durationMs"]["triggerExecution"])
+    seconds = [p["durationMs"]["triggerExecution"] / 1000 for p in busy[:n]]
+    return ", ".join(
+        f"#{p['batchId']} {p['numInputRows']:,} rows in {s:.2f} s"
+        for p, s in zip(busy[:n], seconds, strict=True)
+    )
 
 
 def _load() -> str:
@@ -317,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {n_events:,} events in {time.perf_counter() - t:.1f} s")
 
         spark = get_spark(cfg, app_name="vodlake-bench-ingest")
+        # every batch's progress, not Spark's last 100: a long latency window has more
+        spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "100000")
         kafka_io.ensure_topic(cfg, topic)
         t = time.perf_counter()
         produce_with_spark(spark, cfg, topic, events, home / "events.jsonl")
@@ -395,10 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             lat_q.stop()
         lat_batches = _batch_seconds(lat_q)
+        lat_slowest = slowest_batches(lat_q)
         latencies = commit_latencies_ms(spark, lat_cfg)
         lat_tables = Tables(lat_cfg)
         checkpoints = {
-            name: delta_checkpoint_seconds(spark, lat_tables.path(name))
+            name: delta_checkpoints(spark, lat_tables.path(name))
             for name in ("bronze_playback", "silver_playback")
         }
         spark.stop()
@@ -429,13 +443,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  p50 {percentile(latencies, 50) / 1000:.2f} s")
             print(f"  p99 {percentile(latencies, 99) / 1000:.2f} s")
         print(f"  {lat_batches[0]} micro-batches with data, {lat_batches[1]:.2f} s each")
+        print(f"  slowest: {lat_slowest}")
         print(f"  steps over {lat_times.batches} batches (overlapping): {breakdown(lat_times)}")
-        for name, (seconds, version, interval) in checkpoints.items():
-            fell = version // interval  # the table was made for this run, at version 0
+        for name, (seconds, version, written) in checkpoints.items():
             print(
-                f"  {name}: a Delta checkpoint (every {interval}th commit, inside that batch) "
-                f"takes {seconds:.2f} s alone after the run, more beside a batch's work; "
-                f"{fell} fell in this run (version {version})"
+                f"  {name}: {written} Delta checkpoint(s) written beside the batches (every "
+                f"{STREAMED_CHECKPOINT_EVERY} commits; version {version}); one takes "
+                f"{seconds:.2f} s alone"
             )
         print(f"load average at the end: {_load()}")
         p50 = percentile(latencies, 50) / 1000 if latencies else float("nan")

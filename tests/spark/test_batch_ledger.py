@@ -64,3 +64,24 @@ def test_a_batch_committed_the_delta_way_is_honoured(spark, tmp_path: Path) -> N
     assert not write_delta_idempotent(_rows(spark, 4), path, "q:ckpt", 4, ledger=run)
     assert write_delta_idempotent(_rows(spark, 5), path, "q:ckpt", 5, ledger=run)
     assert _count(spark, path) == 6
+
+
+def test_checkpoints_are_written_beside_the_appends_not_inside_them(spark, tmp_path: Path) -> None:
+    """With Delta's own interval out of reach, every checkpoint in the log is the
+    checkpointer's, started once the log is `every` commits past the last one."""
+    from vodlake.lake.streams import DeltaCheckpointer
+
+    path = str(tmp_path / "t")
+    log = tmp_path / "t" / "_delta_log"
+    _rows(spark, 0).write.format("delta").save(path)  # version 0
+    never = "'delta.checkpointInterval' = '1000000'"
+    spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({never})")  # version 1
+    for batch in range(2, 11):  # versions 2..10, each followed by its check
+        _rows(spark, batch).write.format("delta").mode("append").save(path)
+        checkpointer = DeltaCheckpointer(every=3)
+        checkpointer.committed(spark, path)
+        checkpointer.close()  # wait for it, so the next check sees it
+    versions = sorted(int(p.name.split(".")[0]) for p in log.glob("*.checkpoint.parquet"))
+    # 3 commits past none (-1), then past each: none from Delta (it would have made 10)
+    assert versions == [2, 5, 8]
+    assert _count(spark, path) == 30

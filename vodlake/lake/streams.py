@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
@@ -155,6 +158,55 @@ class BatchLedger:
 
     def record(self, path: str, batch_id: int) -> None:
         self._last[path] = max(batch_id, self._last.get(path, -1))
+
+
+class DeltaCheckpointer:
+    """Delta checkpoints of the tables a streaming query appends to, written in one background
+    thread beside the micro-batches rather than inside the commit that reaches the interval.
+
+    Delta checkpoints inside a commit when its version is a multiple of the table's
+    `delta.checkpointInterval`, after rebuilding the whole table state: for a table appended
+    every second that one batch is seconds late. Tables that use this set Delta's interval out
+    of reach (vodlake.lake.tables) and the query calls `committed` after its appends. A
+    checkpoint only speeds up reading the log: one that fails is logged and tried again
+    after the next commit.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="delta-checkpoint")
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self.written = 0
+
+    def committed(self, spark: SparkSession, path: str) -> None:
+        """After an append to `path`: start a checkpoint when the log is `every` commits past
+        the last one (and none is being written for it)."""
+        jvm = spark.sparkContext._jvm
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        snapshot = log.unsafeVolatileSnapshot()
+        if snapshot is None or snapshot.version() - snapshot.checkpointProvider().version() < (
+            self.every
+        ):
+            return
+        with self._lock:
+            if path in self._busy:
+                return
+            self._busy.add(path)
+        self._pool.submit(self._write, log, path)
+
+    def _write(self, log: Any, path: str) -> None:
+        try:
+            log.checkpoint()
+            self.written += 1
+        except Exception as exc:  # a read optimisation: the next commit tries again
+            logger.warning("Delta checkpoint of %s failed: %s", path, str(exc).splitlines()[0])
+        finally:
+            with self._lock:
+                self._busy.discard(path)
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
 
 
 def write_delta_idempotent(

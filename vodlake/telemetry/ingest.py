@@ -117,11 +117,12 @@ from vodlake.config import Config
 from vodlake.errors import VodlakeError
 from vodlake.lake.streams import (
     BatchLedger,
+    DeltaCheckpointer,
     kafka_source,
     start_foreach_batch,
     write_delta_idempotent,
 )
-from vodlake.lake.tables import Tables
+from vodlake.lake.tables import STREAMED_CHECKPOINT_EVERY, Tables
 from vodlake.schemas import BRONZE_PLAYBACK
 from vodlake.telemetry.quality import PlaybackQuality, with_lead, witness_key
 from vodlake.transforms.playback import (
@@ -557,6 +558,7 @@ def write_ingest_batch(
     times: StepTimes | None = None,
     index: RecentIds | None = None,
     ledger: BatchLedger | None = None,
+    checkpointer: DeltaCheckpointer | None = None,
 ) -> None:
     """One micro-batch of Kafka records -> bronze, then quarantine and silver, each exactly once.
 
@@ -634,6 +636,9 @@ def write_ingest_batch(
                 write_delta_idempotent(new, silver_path, app_id, batch_id, ledger=ledger)
             if index is not None and fresh is not None:
                 index.add(*fresh)  # committed: from now on silver holds them
+        if checkpointer is not None:  # beside the next batches, not inside this one's commits
+            for name in INGEST_TABLES:
+                checkpointer.committed(spark, tables.path(name))
     finally:
         with times.step("release"):
             cached.unpersist()
@@ -664,6 +669,7 @@ def start_ingest(
     index = RecentIds(cfg.playback.dedupe_index_rows)
     ledger = BatchLedger(app_id)  # this run's
     ledger.prime(spark, *paths)  # what the tables hold of this query, asked before it starts
+    checkpointer = DeltaCheckpointer(STREAMED_CHECKPOINT_EVERY)
     if not index.disabled:  # silver's ids of the last window, read before the first batch
         window_us = dedupe_seconds(cfg.playback.dedupe_window) * 1_000_000
         index.load(spark, tables.path("silver_playback"), time.time_ns() // 1000 - window_us)
@@ -679,6 +685,7 @@ def start_ingest(
             times=times,
             index=index,
             ledger=ledger,
+            checkpointer=checkpointer,
         )
 
     # current_timestamp() in the streaming plan is the batch timestamp, logged with the
