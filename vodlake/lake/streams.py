@@ -133,6 +133,12 @@ class BatchLedger:
 
     One ledger per query run (start it with the query); never shared between runs: a batch
     interrupted after its commit would leave an older record here than the table holds.
+
+    Limit: the tags live in the commit files, which Delta keeps for the table's
+    delta.logRetentionDuration (30 days by default), while Delta's set transactions are kept
+    in checkpoints for good. A query that crashed mid-batch and restarts after its last
+    commit's file was cleaned up would append that batch to bronze again (silver's insert by
+    event_id still keeps it out of silver).
     """
 
     def __init__(self, app_id: str) -> None:
