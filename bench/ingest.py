@@ -226,10 +226,10 @@ def delta_checkpoints(spark: Any, path: str) -> tuple[float, int, int]:
     """(seconds to write one Delta checkpoint of the table now, alone; its version; how many
     checkpoints its log holds). The ingest writes them beside its batches, every
     STREAMED_CHECKPOINT_EVERY commits (vodlake.lake.streams.DeltaCheckpointer)."""
-    jvm = spark.sparkContext._jvm
-    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
-    version = int(log.update(False, no_ts, no_table).version())
+    from vodlake.lake.streams import delta_log, latest_snapshot
+
+    log = delta_log(spark, path)
+    version = int(latest_snapshot(log).version())
     written = len(list(Path(path, "_delta_log").glob("*.checkpoint.parquet")))
     t = time.perf_counter()
     log.checkpoint()

@@ -81,16 +81,25 @@ def tagged_batch(user_metadata: str | None, app_id: str) -> int | None:
     return batch if isinstance(batch, int) else None
 
 
+def delta_log(spark: SparkSession, path: str) -> Any:
+    """The table's DeltaLog in the JVM (Delta caches one per path)."""
+    jvm = spark.sparkContext._jvm
+    return jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+
+
+def latest_snapshot(log: Any) -> Any:
+    """`log.update()` from Python: the table's newest Snapshot (py4j passes no defaults)."""
+    no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
+    return log.update(False, no_ts, no_table)
+
+
 def delta_txn_version(spark: SparkSession, path: str, app_id: str) -> int:
     """The last txnVersion Delta recorded for `app_id` (a SetTransaction), -1 if none.
 
     Delta 3.3 answers this from the table's computed state: three small Spark jobs per new
     version. A ledger asks once per query run, not per micro-batch.
     """
-    jvm = spark.sparkContext._jvm
-    log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-    no_ts, no_table = getattr(log, "update$default$2")(), getattr(log, "update$default$3")()
-    found = log.update(False, no_ts, no_table).transactions().get(app_id)
+    found = latest_snapshot(delta_log(spark, path)).transactions().get(app_id)
     return int(found.get()) if found.isDefined() else -1
 
 
@@ -183,14 +192,12 @@ class DeltaCheckpointer:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="delta-checkpoint")
         self._busy: set[str] = set()
         self._lock = threading.Lock()
-        self.written = 0
 
     def committed(self, spark: SparkSession, path: str) -> None:
         """After an append to `path`: start a checkpoint when the log is `every` commits past
         the last one (and none is being written for it)."""
-        jvm = spark.sparkContext._jvm
-        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
-        snapshot = log.unsafeVolatileSnapshot()
+        log = delta_log(spark, path)
+        snapshot = log.unsafeVolatileSnapshot()  # the one its commit left: no listing
         if snapshot is None or snapshot.version() - snapshot.checkpointProvider().version() < (
             self.every
         ):
@@ -204,15 +211,15 @@ class DeltaCheckpointer:
     def _write(self, log: Any, path: str) -> None:
         try:
             log.checkpoint()
-            self.written += 1
         except Exception as exc:  # a read optimisation: the next commit tries again
             logger.warning("Delta checkpoint of %s failed: %s", path, str(exc).splitlines()[0])
         finally:
             with self._lock:
                 self._busy.discard(path)
 
-    def close(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+    def close(self) -> None:
+        """Wait for a checkpoint being written, then stop the thread."""
+        self._pool.shutdown(wait=True)
 
 
 def write_delta_idempotent(

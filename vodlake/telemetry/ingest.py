@@ -167,22 +167,27 @@ def _crash_hook(stage: str, batch_id: int) -> None:
         time.sleep(3600)
 
 
-def dedupe_seconds(text: str) -> int:
-    """'1 hour' -> 3600 (the window dedupe_interval checks)."""
-    dedupe_interval(text)
-    n, unit = _DURATION.match(text).groups()  # type: ignore[union-attr]
-    return int(n) * {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit.lower()]
-
-
-def dedupe_interval(text: str) -> str:
-    """'1 hour' -> 'INTERVAL 1 HOUR' (checked, since it goes into a SQL condition)."""
+def _dedupe_window(text: str) -> tuple[int, str]:
+    """'1 hour' -> (1, 'HOUR'), or a VodlakeError for anything else."""
     match = _DURATION.match(text)
     if not match:
         raise VodlakeError(
             f"playback.dedupe_window {text!r} is not '<n> seconds|minutes|hours|days'",
             hint="e.g. --set playback.dedupe_window='1 hour'",
         )
-    return f"INTERVAL {match.group(1)} {match.group(2).upper()}"
+    return int(match.group(1)), match.group(2).upper()
+
+
+def dedupe_seconds(text: str) -> int:
+    """'1 hour' -> 3600."""
+    n, unit = _dedupe_window(text)
+    return n * {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}[unit]
+
+
+def dedupe_interval(text: str) -> str:
+    """'1 hour' -> 'INTERVAL 1 HOUR' (checked, since it goes into a SQL condition)."""
+    n, unit = _dedupe_window(text)
+    return f"INTERVAL {n} {unit}"
 
 
 class StepTimes:
