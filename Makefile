@@ -19,9 +19,10 @@ setup: $(BIN)/vodlake
 demo: setup
 	$(BIN)/vodlake demo
 
-# The whole suite against the real services (started and stopped by the tests).
+# The whole suite against the real services (started and stopped by the tests), in two
+# workers that share them (see tests/conftest.py): most of the suite waits on I/O and clocks.
 test: setup
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 unit: $(BIN)/vodlake
 	$(BIN)/python -m pytest tests/unit

@@ -2,12 +2,23 @@
 
 Integration tests talk to the real Kafka broker, Elasticsearch node, Delta tables and ffmpeg.
 The services are started when they are not running and stopped again at the end if this test
-session started them.
+run started them.
+
+`make test` runs the suite in two pytest-xdist workers (`-n 2 --dist loadfile`: a file's tests
+stay together, so a module fixture is built once). Most of the suite waits (on brokers, triggers,
+players playing in real time), so two workers on two cores finish far sooner than one. The
+workers share the services: the first to need them starts them under a file lock, and the
+controller stops them once every worker is done (VODLAKE_TEST_RUN_DIR holds the lock and the
+list of what was started). Everything else a test starts is its own (tmp_path homes, topics and
+indices with unique names, edges on loopback prefixes and free ports).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +26,32 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("VODLAKE_ENV", "test")
+RUN_DIR_ENV = "VODLAKE_TEST_RUN_DIR"
+_STARTED = "services-started"
+_OWN_RUN_DIR = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process (or the only one): a directory this run's workers share."""
+    if not hasattr(config, "workerinput") and RUN_DIR_ENV not in os.environ:
+        os.environ[RUN_DIR_ENV] = tempfile.mkdtemp(prefix="vodlake-test-run-")
+        config.stash[_OWN_RUN_DIR] = True
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Once every worker has finished: stop the services this run started, unless asked to
+    keep them (VODLAKE_KEEP_SERVICES=1), and drop the shared directory."""
+    if not config.stash.get(_OWN_RUN_DIR, False):
+        return
+    run_dir = Path(os.environ.pop(RUN_DIR_ENV))
+    record = run_dir / _STARTED
+    names = sorted(set(record.read_text().split())) if record.exists() else []
+    if names and not os.environ.get("VODLAKE_KEEP_SERVICES"):
+        from vodlake import services
+        from vodlake.config import load_config
+
+        services.down(load_config("test"), names)  # their state is machine-level
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -50,12 +87,15 @@ def live_services(cfg) -> Iterator[list[str]]:
     from vodlake import services
     from vodlake.services.objectstore import export_credentials
 
-    started = services.require(cfg, services.SERVICE_NAMES, start=True)
+    run_dir = Path(os.environ[RUN_DIR_ENV])
+    with (run_dir / "services.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one worker starts them, the others wait and reuse
+        started = services.require(cfg, services.SERVICE_NAMES, start=True)
+        with (run_dir / _STARTED).open("a") as record:
+            record.write("".join(f"{name}\n" for name in started))
     # the store's keys as AWS_* before any JVM or Spark worker starts (they inherit them)
     export_credentials(cfg)
-    yield started
-    if started and not os.environ.get("VODLAKE_KEEP_SERVICES"):
-        services.down(cfg, started)
+    yield started  # stopped by pytest_unconfigure of the controlling process
 
 
 @pytest.fixture(scope="session")
