@@ -76,6 +76,16 @@ _RAW_SCHEMA = StructType(
 # CAST(string AS TIMESTAMP) alone would accept "12345" (year 12345) or a bare date.
 _TIME_SHAPE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
 _JSON_WS_CHARS = " \t\r\n"
+# The shape-checked event_time text (`_time_text`) as a timestamp. CAST(text AS TIMESTAMP)
+# resolves each row's zone by name, compiling two regular expressions every time (7% of the
+# parse). The common 'Z' suffix is read instead as a wall-clock time without zone, taken as
+# microseconds from the epoch in UTC: the same instant whatever the session time zone. Other
+# offsets (+01:00) take the cast.
+_INSTANT_SQL = (
+    "CASE WHEN endswith(_time_text, 'Z') THEN timestamp_micros(timestampdiff(MICROSECOND,"
+    " TIMESTAMP_NTZ'1970-01-01 00:00:00', CAST(substring_index(_time_text, 'Z', 1)"
+    " AS TIMESTAMP_NTZ))) ELSE CAST(_time_text AS TIMESTAMP) END"
+)
 
 
 def bronze_from_kafka(
@@ -146,9 +156,13 @@ def _parse_stages(
     body = F.when(~oversized, text)  # an oversized payload is never parsed
     options = {"columnNameOfCorruptRecord": _CORRUPT}
     # one object and nothing around it but JSON whitespace (Spark's reader accepts a leading
-    # object followed by anything); cheaper than two regular expressions over the payload
+    # object followed by anything). A producer's payload starts with '{' and ends with '}', and
+    # two byte comparisons say so; only the others are trimmed (btrim with a set of characters
+    # walks the whole payload, which cost 14% of the parse when every row paid it).
     trimmed = F.btrim(body, F.lit(_JSON_WS_CHARS))
-    framed = trimmed.startswith("{") & trimmed.endswith("}")
+    framed = F.when(body.startswith("{") & body.endswith("}"), F.lit(True)).otherwise(
+        trimmed.startswith("{") & trimmed.endswith("}")
+    )
     first = (
         text.alias("raw_value"),
         oversized.alias("_oversized"),
@@ -171,8 +185,9 @@ def _parse_stages(
         F.when(corrupt & F.col("_framed"), F.from_json("raw_value", _RAW_SCHEMA, options)).alias(
             "_raw"
         ),
-        F.when(time_text.rlike(_TIME_SHAPE), time_text.cast("timestamp")).alias("_event_time"),
+        F.when(time_text.rlike(_TIME_SHAPE), time_text).alias("_time_text"),
     )
+    instant = ("*", F.expr(_INSTANT_SQL).alias("_event_time"))
     event_time = F.col("_event_time")
 
     raw_bad = F.col("_raw").isNull() | F.col(f"_raw.{_CORRUPT}").isNotNull()
@@ -228,7 +243,7 @@ def _parse_stages(
         "reason",
         *carry,
     )
-    return first, second, third, last
+    return first, second, instant, third, last
 
 
 def valid_events(parsed: DataFrame) -> DataFrame:

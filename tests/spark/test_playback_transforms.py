@@ -209,6 +209,49 @@ def test_out_of_order_session_events_reassemble_by_event_time(spark) -> None:
     assert rebuilt[-1].event_type in ("stop", "error")
 
 
+def test_event_time_is_the_same_instant_in_any_notation_and_session_time_zone(spark) -> None:
+    texts = [
+        "2026-11-02T23:30:00Z",
+        "2026-11-02T23:30:00.5Z",
+        "2026-11-02T23:30:00.123456Z",
+        "2026-11-02T23:30:00.123456789Z",  # nanoseconds: truncated to microseconds
+        "2026-11-03T01:30:00.250+02:00",
+        "2026-11-02T18:30:00-05:00",
+        "1969-12-31T23:59:59.999999Z",
+    ]
+    expected = [
+        datetime(2026, 11, 2, 23, 30, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 30, 0, 500000, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 30, 0, 123456, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 30, 0, 123456, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 30, 0, 250000, tzinfo=UTC),
+        datetime(2026, 11, 2, 23, 30, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    for zone in ("UTC", "America/Los_Angeles", "Asia/Kolkata"):
+        spark.conf.set("spark.sql.session.timeZone", zone)
+        try:
+            rows = (
+                _parse(spark, [_with(event_time=t) for t in texts])
+                .orderBy("kafka_offset")
+                .select("reason", F.unix_micros("event_time").alias("us"))
+                .collect()
+            )
+        finally:
+            spark.conf.set("spark.sql.session.timeZone", previous)
+        assert [r.reason for r in rows] == [None] * len(texts), zone
+        assert [r.us for r in rows] == [
+            (e - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for e in expected
+        ], zone
+
+
+def test_json_whitespace_around_the_object_is_accepted(spark) -> None:
+    payloads = [" " + _with() + "\n", "\r\n\t" + _with() + "  ", _with() + " x"]
+    rows = _parse(spark, payloads).orderBy("kafka_offset").collect()
+    assert [r.reason for r in rows] == [None, None, "malformed_json"]
+
+
 def test_event_date_is_the_utc_date_whatever_the_session_time_zone(spark) -> None:
     near_midnight = _with(event_time="2026-11-02T23:30:00.000Z")
     previous = spark.conf.get("spark.sql.session.timeZone")
