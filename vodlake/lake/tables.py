@@ -34,6 +34,16 @@ _CDF = {"delta.enableChangeDataFeed": "true"}
 # (vodlake.lake.streams.DeltaCheckpointer); 100 is delta-rs's default.
 STREAMED_CHECKPOINT_EVERY = 100
 _STREAMED = {"delta.checkpointInterval": "1000000"}
+# File statistics (min, max, null count) only where a reader's predicate can skip files: Delta
+# keeps them for the first 32 columns, comparing every row's strings on the way, and for
+# random ids (event_id, session_id, user_id) or values spread over every file (video_id,
+# region) min and max never rule a file out. Silver is read by event_date (its partitions),
+# event_time (the dedupe window, the id index) and Kafka position (reconciliation); bronze by
+# batch, position and time.
+_SILVER_STATS = {"delta.dataSkippingStatsColumns": "event_time,kafka_partition,kafka_offset"}
+_BRONZE_STATS = {
+    "delta.dataSkippingStatsColumns": "partition,offset,kafka_timestamp,ingested_at,batch_id"
+}
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
@@ -42,12 +52,12 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("videos", schemas.VIDEOS, properties=_CDF),
         TableSpec("renditions", schemas.RENDITIONS),
         TableSpec("segments", schemas.SEGMENTS),
-        TableSpec("bronze_playback", schemas.BRONZE_PLAYBACK, properties=_STREAMED),
+        TableSpec("bronze_playback", schemas.BRONZE_PLAYBACK, properties=_STREAMED | _BRONZE_STATS),
         TableSpec(
             "silver_playback",
             schemas.SILVER_PLAYBACK,
             partition_by=("event_date",),
-            properties=_STREAMED,
+            properties=_STREAMED | _SILVER_STATS,
         ),
         TableSpec("quarantine_playback", schemas.QUARANTINE, properties=_STREAMED),
         TableSpec("gold_popularity", schemas.GOLD_POPULARITY, partition_by=("date",)),
@@ -74,6 +84,13 @@ class Tables:
     def __init__(self, cfg: Config) -> None:
         self.lake = cfg.paths.lake
         self.checkpoints = cfg.paths.checkpoints
+
+    @classmethod
+    def under(cls, lake: str, checkpoints: str) -> Tables:
+        """The declared tables in another place (a benchmark's scratch lake)."""
+        tables = cls.__new__(cls)
+        tables.lake, tables.checkpoints = lake, checkpoints
+        return tables
 
     def path(self, name: str) -> str:
         if name not in TABLES:
