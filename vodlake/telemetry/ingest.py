@@ -676,11 +676,19 @@ def start_ingest(
     suite = quality or PlaybackQuality(cfg)
     index = RecentIds(cfg.playback.dedupe_index_rows)
     ledger = BatchLedger(app_id)  # this run's
-    ledger.prime(spark, *paths)  # what the tables hold of this query, asked before it starts
     checkpointer = DeltaCheckpointer(STREAMED_CHECKPOINT_EVERY)
-    if not index.disabled:  # silver's ids of the last window, read before the first batch
-        window_us = dedupe_seconds(cfg.playback.dedupe_window) * 1_000_000
-        index.load(spark, tables.path("silver_playback"), time.time_ns() // 1000 - window_us)
+    # Before the query starts, so that its first batch does not wait on them, and side by side
+    # (small Spark jobs that mostly wait): what the tables hold of this query, and silver's
+    # ids of the last dedupe window.
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-start") as pool:
+        loading = None
+        if not index.disabled:
+            window_us = dedupe_seconds(cfg.playback.dedupe_window) * 1_000_000
+            since = time.time_ns() // 1000 - window_us
+            loading = pool.submit(index.load, spark, tables.path("silver_playback"), since)
+        ledger.prime(spark, *paths)
+        if loading is not None:
+            loading.result()
 
     def write_batch(batch: DataFrame, batch_id: int) -> None:
         write_ingest_batch(
