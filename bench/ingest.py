@@ -22,6 +22,11 @@ Run: ``python bench/ingest.py [--events N] [--batch B] [--latency-rate R --laten
      settings are the pipeline's. Whatever the pipeline does, it writes these two tables so
      (Delta, snappy Parquet, file statistics): this is the most a pipeline of this shape
      reaches here.
+   - a classify-and-write bound: the same, but with the pipeline's own parse (every row
+     classified: structural checks and the GX suite compiled to predicates) cached with
+     bronze's columns, as the pipeline does it. The least work the issue's guarantees ask
+     for; the statistics pass, GX on the witnesses, the dedupe, quarantine and the ledger
+     come on top.
    The goal (issue 17) is judged against the second floor, measured in the same run:
    pipeline / (Kafka source + from_json) >= 0.5. The consumer ratios are printed too. The
    pipeline does far more per event (two or three Delta commits per batch, JSON parsing and
@@ -199,6 +204,55 @@ def writes_only_bound(spark: Any, cfg: Config, topic: str, n: int, scratch: Path
     return n / best
 
 
+def classify_and_write_bound(spark: Any, cfg: Config, topic: str, n: int, scratch: Path) -> float:
+    """Events/s of the least work the ingest's guarantees ask for (best of two): the pipeline's
+    own parse, which classifies every row (structural checks and the GX suite compiled to
+    predicates, `reason` null or the first rule broken), cached with bronze's columns as the
+    pipeline does, then bronze appended from the cache and the valid rows appended to silver.
+    Left out, each required in the pipeline: the statistics pass, GX judging the witnesses, the
+    dedupe, quarantine, the ledger and the checkpoints. No pipeline with the issue's guarantees
+    runs faster than this on these tables."""
+    from pyspark.sql import functions as F
+
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry import ingest
+    from vodlake.telemetry.quality import PlaybackQuality
+    from vodlake.transforms.playback import (
+        bronze_from_kafka,
+        parse_playback,
+        to_silver,
+        valid_events,
+    )
+
+    rules = ingest.row_reason(PlaybackQuality(cfg))
+    compressed = spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed")
+    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
+    best = float("inf")
+    for attempt in range(2):
+        tables = Tables.under(str(scratch / f"lake-{attempt}"), str(scratch / "checkpoints"))
+        bronze_path, silver_path = (tables.ensure(spark, name) for name in ingest.INGEST_TABLES[:2])
+        t = time.perf_counter()
+        rows = bronze_from_kafka(read_topic(spark, cfg, topic), 0, F.current_timestamp())
+        cached = parse_playback(
+            rows,
+            cfg.playback.max_payload_bytes,
+            cfg.playback.future_skew_s,
+            rules=rules,
+            carry=ingest.BRONZE_COLUMNS,
+        ).persist()
+        cached.select(*ingest.BRONZE_COLUMNS).write.format("delta").mode("append").options(
+            **ingest.BRONZE_WRITE_OPTIONS
+        ).save(bronze_path)
+        silver = to_silver(valid_events(cached.drop(*ingest.BRONZE_COLUMNS)))
+        silver.write.format("delta").mode("append").save(silver_path)
+        cached.unpersist()
+        best = min(best, time.perf_counter() - t)
+    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", compressed)
+    print(f"classify-and-write bound (pipeline parse, bronze + silver, nothing else): {best:.1f} s")
+    shutil.rmtree(scratch, ignore_errors=True)
+    return n / best
+
+
 def commit_latencies_ms(spark: Any, cfg: Config) -> list[float]:
     """Per silver row: commit time of the Delta version that added its file - Kafka timestamp."""
     from pyspark.sql import functions as F
@@ -359,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plain consumer (check_crcs=False + json.loads): {fast_s:.1f} s")
         floors = spark_floors(spark, cfg, topic, n_events)
         bound_rate = writes_only_bound(spark, cfg, topic, n_events, home / "bound")
+        classify_rate = classify_and_write_bound(spark, cfg, topic, n_events, home / "classify")
 
         if args.warmup:
             # an untimed run first: JIT, codegen and connector start-up are not ingest work
@@ -440,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         bound_ratio = bound_rate / floors[FLOOR]
         print(f"  writes-only bound               {bound_rate:>10,.0f} events/s", end="")
         print(f" ({bound_ratio:.2f} of the floor: the two tables' writes alone, as configured)")
+        classify_ratio = classify_rate / floors[FLOOR]
+        print(f"  classify-and-write bound        {classify_rate:>10,.0f} events/s", end="")
+        print(f" ({classify_ratio:.2f} of the floor: every row classified, then those writes)")
         print(f"  Kafka -> bronze + silver        {pipeline_rate:>10,.0f} events/s (wall)")
         print(f"  ... sustained (batch time only) {sustained_rate:>10,.0f} events/s")
         print(f"  steps over {times.batches} batches (overlapping): {breakdown(times)}")
@@ -450,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         goal = f"goal >= {GOAL_RATIO_TO_FLOOR} {ratio_ok}"
         print(f"  ratio vs floor ({FLOOR})  {ratio:>6.2f}: {goal}")
         print(f"  ratio vs the writes-only bound  {pipeline_rate / bound_rate:>10.2f}")
+        print(f"  ratio vs classify-and-write     {pipeline_rate / classify_rate:>10.2f}")
         print(f"latency at a 1 s trigger, {len(latencies):,} events at {args.latency_rate:,.0f}/s")
         if len(latencies) != n_latency:
             print(f"  warning: {len(latencies):,} of {n_latency:,} events reached silver")

@@ -35,6 +35,7 @@ def replication(cfg: Config, live_brokers: int) -> tuple[int, int]:
 
 # How long a topic check rides out retriable admin errors (a leader election takes ~10 s).
 ADMIN_RETRY_S = 30.0
+TOPIC_READY_S = 30.0  # a new topic's partitions have leaders well within this
 
 
 def ensure_topic(cfg: Config, topic: str, partitions: int | None = None) -> None:
@@ -80,8 +81,31 @@ def _ensure_topic_once(cfg: Config, topic: str, partitions: int | None) -> None:
         )
         with contextlib.suppress(TopicAlreadyExistsError):  # created meanwhile: fine
             admin.create_topics([new])
+        _await_leaders(admin, topic, new.num_partitions)
     finally:
         admin.close()
+
+
+def _await_leaders(admin: Any, topic: str, partitions: int) -> None:
+    """Return once the brokers' metadata shows every partition of a new `topic` with a leader.
+
+    CreateTopics answers when the controller has made the topic; the brokers learn of it a
+    moment later, and a describe or a send that reaches one of them first finds no such topic
+    (a test on a loaded machine saw none of its three partitions right after creating them).
+    """
+    deadline = time.monotonic() + TOPIC_READY_S
+    while True:
+        described = admin.describe_topics([topic])
+        parts = described[0].get("partitions", []) if described else []
+        if len(parts) >= partitions and all(p.get("leader", -1) >= 0 for p in parts):
+            return
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(
+                f"Kafka created topic {topic!r} but shows {len(parts)} of its {partitions}"
+                f" partitions with a leader after {TOPIC_READY_S:.0f} s",
+                hint="check the brokers with `vodlake services status`",
+            )
+        time.sleep(0.1)
 
 
 def produce(
