@@ -51,6 +51,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,25 +163,44 @@ def spark_floors(spark: Any, cfg: Config, topic: str, n: int) -> dict[str, float
     return rates
 
 
+CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
+
+
+def _bound(
+    spark: Any, scratch: Path, label: str, n: int, write: Callable[[str, str], None]
+) -> float:
+    """Events/s of `write(bronze_path, silver_path)`, best of two, on tables made (untimed) as
+    vodlake.lake.tables declares them (partitions, properties) and with the pipeline's own
+    uncompressed batch cache: a fair bound is not slowed by settings the pipeline dropped."""
+    from vodlake.lake.tables import Tables
+    from vodlake.telemetry.ingest import INGEST_TABLES
+
+    compressed = spark.conf.get(CACHE_COMPRESSED)
+    spark.conf.set(CACHE_COMPRESSED, "false")
+    best = float("inf")
+    try:
+        for attempt in range(2):
+            tables = Tables.under(str(scratch / f"lake-{attempt}"), str(scratch / "checkpoints"))
+            bronze_path, silver_path = (tables.ensure(spark, name) for name in INGEST_TABLES[:2])
+            t = time.perf_counter()
+            write(bronze_path, silver_path)
+            best = min(best, time.perf_counter() - t)
+    finally:
+        spark.conf.set(CACHE_COMPRESSED, compressed)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"{label}: {best:.1f} s")
+    return n / best
+
+
 def writes_only_bound(spark: Any, cfg: Config, topic: str, n: int, scratch: Path) -> float:
     """Events/s of Kafka -> bronze + silver Delta writes doing nothing else (best of two)."""
     from pyspark.sql import functions as F
 
-    from vodlake.lake.tables import Tables
     from vodlake.schemas import PLAYBACK_EVENT, SILVER_PLAYBACK
-    from vodlake.telemetry.ingest import BRONZE_WRITE_OPTIONS, INGEST_TABLES
+    from vodlake.telemetry.ingest import BRONZE_WRITE_OPTIONS
     from vodlake.transforms.playback import bronze_from_kafka, utc_date
 
-    best = float("inf")
-    # the pipeline's own settings for what both do: an uncompressed batch cache, and bronze
-    # written without Parquet dictionaries (a fair bound is not slowed by settings it skipped)
-    compressed = spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed")
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
-    for attempt in range(2):
-        # the tables as declared (vodlake.lake.tables: properties, partitions), made untimed
-        tables = Tables.under(str(scratch / f"lake-{attempt}"), str(scratch / "checkpoints"))
-        bronze_path, silver_path = (tables.ensure(spark, name) for name in INGEST_TABLES[:2])
-        t = time.perf_counter()
+    def write(bronze_path: str, silver_path: str) -> None:
         records = read_topic(spark, cfg, topic).persist()
         bronze = bronze_from_kafka(records, 0)
         bronze.write.format("delta").mode("append").options(**BRONZE_WRITE_OPTIONS).save(
@@ -197,11 +217,9 @@ def writes_only_bound(spark: Any, cfg: Config, topic: str, n: int, scratch: Path
         )
         silver.write.format("delta").mode("append").save(silver_path)
         records.unpersist()
-        best = min(best, time.perf_counter() - t)
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", compressed)
-    print(f"writes-only bound (bronze + silver, nothing else): {best:.1f} s")
-    shutil.rmtree(scratch, ignore_errors=True)
-    return n / best
+
+    label = "writes-only bound (bronze + silver, nothing else)"
+    return _bound(spark, scratch, label, n, write)
 
 
 def classify_and_write_bound(spark: Any, cfg: Config, topic: str, n: int, scratch: Path) -> float:
@@ -214,7 +232,6 @@ def classify_and_write_bound(spark: Any, cfg: Config, topic: str, n: int, scratc
     runs faster than this on these tables."""
     from pyspark.sql import functions as F
 
-    from vodlake.lake.tables import Tables
     from vodlake.telemetry import ingest
     from vodlake.telemetry.quality import PlaybackQuality
     from vodlake.transforms.playback import (
@@ -225,13 +242,8 @@ def classify_and_write_bound(spark: Any, cfg: Config, topic: str, n: int, scratc
     )
 
     rules = ingest.row_reason(PlaybackQuality(cfg))
-    compressed = spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed")
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
-    best = float("inf")
-    for attempt in range(2):
-        tables = Tables.under(str(scratch / f"lake-{attempt}"), str(scratch / "checkpoints"))
-        bronze_path, silver_path = (tables.ensure(spark, name) for name in ingest.INGEST_TABLES[:2])
-        t = time.perf_counter()
+
+    def write(bronze_path: str, silver_path: str) -> None:
         rows = bronze_from_kafka(read_topic(spark, cfg, topic), 0, F.current_timestamp())
         cached = parse_playback(
             rows,
@@ -246,11 +258,9 @@ def classify_and_write_bound(spark: Any, cfg: Config, topic: str, n: int, scratc
         silver = to_silver(valid_events(cached.drop(*ingest.BRONZE_COLUMNS)))
         silver.write.format("delta").mode("append").save(silver_path)
         cached.unpersist()
-        best = min(best, time.perf_counter() - t)
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", compressed)
-    print(f"classify-and-write bound (pipeline parse, bronze + silver, nothing else): {best:.1f} s")
-    shutil.rmtree(scratch, ignore_errors=True)
-    return n / best
+
+    label = "classify-and-write bound (pipeline parse, bronze + silver, nothing else)"
+    return _bound(spark, scratch, label, n, write)
 
 
 def commit_latencies_ms(spark: Any, cfg: Config) -> list[float]:
