@@ -163,9 +163,6 @@ def spark_floors(spark: Any, cfg: Config, topic: str, n: int) -> dict[str, float
     return rates
 
 
-CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
-
-
 def _bound(
     spark: Any, scratch: Path, label: str, n: int, write: Callable[[str, str], None]
 ) -> float:
@@ -173,7 +170,7 @@ def _bound(
     vodlake.lake.tables declares them (partitions, properties) and with the pipeline's own
     uncompressed batch cache: a fair bound is not slowed by settings the pipeline dropped."""
     from vodlake.lake.tables import Tables
-    from vodlake.telemetry.ingest import INGEST_TABLES
+    from vodlake.telemetry.ingest import CACHE_COMPRESSED, INGEST_TABLES
 
     compressed = spark.conf.get(CACHE_COMPRESSED)
     spark.conf.set(CACHE_COMPRESSED, "false")

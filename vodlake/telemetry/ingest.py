@@ -142,6 +142,9 @@ INGEST_QUERY = "playback_ingest"
 INGEST_TABLES = ("bronze_playback", "silver_playback", "quarantine_playback")
 # Payloads are unique per row: a Parquet dictionary for them is built and then thrown away.
 BRONZE_WRITE_OPTIONS = {"parquet.enable.dictionary": "false"}
+# Whether Spark compresses a cache's columns; the batch cache is built without (see
+# write_ingest_batch), and the bench's bounds build theirs the same way.
+CACHE_COMPRESSED = "spark.sql.inMemoryColumnarStorage.compressed"
 # Up to this many possible copies in one batch are listed on the driver and checked exactly;
 # more (a whole day replayed) and every row of the batch goes through the exact rules.
 CANDIDATE_LIMIT = 50_000
@@ -583,7 +586,7 @@ def write_ingest_batch(
     spark = batch.sparkSession  # the query's own session (a clone): settings stay in it
     # the cache lives for one micro-batch, and compressing its columns cost more than it saved
     # (parse + cache of 500k rows: 10.9 s compressed, 8.4 s not, 6.7 s for the parse alone)
-    spark.conf.set("spark.sql.inMemoryColumnarStorage.compressed", "false")
+    spark.conf.set(CACHE_COMPRESSED, "false")
     with times.step("plan"):  # the parse's plan: its columns are built once per query
         rows = bronze_from_kafka(batch, batch_id, F.col(_INGESTED))
         # the one read of Kafka: bronze's columns ride along with the parse in one cached frame
